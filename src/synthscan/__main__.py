@@ -1,0 +1,3 @@
+from synthscan.cli.main import app
+
+app(prog_name="synthscan")

@@ -1,0 +1,65 @@
+"""`synthscan eval`: per-generator metrics of a model on a labelled dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from synthscan.cli.main import app
+from synthscan.result import ExitCode
+
+
+@app.command("eval")
+def evaluate(
+    dataset: Path = typer.Argument(..., help="Folder (real/, fake/<generator>/) or manifest CSV (synthbench format)."),
+    model: str = typer.Option("synthscan-default", "--model", "-m", help="Bundled model name or path to a model .json."),
+    split: str = typer.Option(None, help="Manifest split to evaluate (e.g. val)."),
+    track: str = typer.Option(None, help="Manifest track (default: the first track listed in the manifest)."),
+    threshold: float = typer.Option(None, help="Override the model's threshold."),
+    batch_size: int = typer.Option(32),
+    workers: int = typer.Option(2),
+    json_out: Path = typer.Option(None, "--json", help="Write the full report as JSON."),
+    markdown_out: Path = typer.Option(None, "--markdown", help="Write the tables as Markdown."),
+) -> None:
+    """Score every image of DATASET and report accuracy, AP and AUC per generator, family and overall."""
+    from synthscan.data.datasets import DatasetError, read_dataset
+    from synthscan.evaluate.report import build_report, print_rich_table, to_json, to_markdown
+    from synthscan.scanning import Scanner
+
+    err = Console(stderr=True)
+    try:
+        if track is None and dataset.suffix.lower() == ".csv":
+            track = _first_track(dataset)
+            if track:
+                err.print(f"note: evaluating track {track!r} (choose another with --track)")
+        samples = read_dataset(dataset, split=split, track=track)
+        scanner = Scanner(model, threshold=threshold, batch_size=batch_size, workers=workers)
+    except (DatasetError, FileNotFoundError, KeyError, ValueError) as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(ExitCode.USAGE) from None
+
+    records = []
+    with err.status(f"scanning {len(samples)} images"):
+        for sample, result in zip(samples, scanner.scan_paths(s.path for s in samples)):
+            records.append({"label": sample.label, "generator": sample.generator, "family": sample.family,
+                            "p_fake": result.p_fake})
+    report = build_report(records, scanner.decision.threshold, model=scanner.model.name,
+                          model_version=scanner.model.version, dataset=str(dataset), split=split or "all")
+    print_rich_table(report, Console())
+    if json_out:
+        json_out.write_text(to_json(report))
+    if markdown_out:
+        markdown_out.write_text(to_markdown(report))
+    if report.errors:
+        err.print(f"{report.errors} image(s) could not be read and are left out of the metrics")
+        raise typer.Exit(ExitCode.SOME_FAILED)
+
+
+def _first_track(manifest: Path) -> str | None:
+    import csv
+
+    with manifest.open(newline="") as f:
+        row = next(csv.DictReader(f), None)
+    return (row or {}).get("track") or None

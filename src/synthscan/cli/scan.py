@@ -1,0 +1,130 @@
+"""`synthscan scan`: verdicts for files, folders, lists and manifests."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from synthscan.cli.main import app
+from synthscan.output import CSV_FIELDS, FORMATS, ResultWriter, format_from_suffix, result_record
+from synthscan.result import ExitCode, ScanResult
+
+VERDICT_STYLE = {"ai-generated": "bold red", "real": "green", "uncertain": "yellow"}
+
+
+def print_table(results: list[ScanResult], console: Console) -> None:
+    table = Table(show_lines=False)
+    for col in ("path", "verdict", "p_fake", "size", "tiles", "note"):
+        table.add_column(col, justify="right" if col in {"p_fake", "tiles"} else "left")
+    for r in results:
+        if r.ok:
+            note = ", ".join(w.code for w in r.warnings)
+            table.add_row(r.path, f"[{VERDICT_STYLE[r.verdict]}]{r.verdict}[/]", f"{r.p_fake:.3f}",
+                          f"{r.width}x{r.height}", str(r.tiles), note)
+        else:
+            table.add_row(r.path, "[bold magenta]error[/]", "", "", "", f"{r.error.code}: {r.error.message}")
+    console.print(table)
+    if results and results[0].model:
+        console.print(f"model {results[0].model} {results[0].model_version}; threshold "
+                      f"{next((r.threshold for r in results if r.threshold is not None), '—')}")
+
+
+@app.command()
+def scan(
+    paths: list[str] = typer.Argument(None, help="Files, folders, manifest CSVs, or - to read paths from stdin."),
+    model: str = typer.Option("synthscan-default", "--model", "-m", help="Bundled model name or path to a model .json."),
+    fmt: str = typer.Option(None, "--format", "-f", help="table | json | jsonl | csv (default: from --out, else table)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Write results to this file (atomically)."),
+    threshold: float = typer.Option(None, help="Override the model's decision threshold (0..1)."),
+    batch_size: int = typer.Option(32, help="Tiles per inference batch."),
+    workers: int = typer.Option(2, help="Threads decoding images."),
+    list_file: Path = typer.Option(None, "--list", help="A file with one path per line."),
+    include: list[str] = typer.Option([], help="Glob of files to keep when walking folders (repeatable)."),
+    exclude: list[str] = typer.Option([], help="Glob of files to skip when walking folders (repeatable)."),
+    resume: bool = typer.Option(False, help="Skip files already in --out and keep their results."),
+    max_pixels: int = typer.Option(100_000_000, help="Refuse images with more pixels (decompression bombs)."),
+    max_bytes: int = typer.Option(200 * 1024 * 1024, help="Refuse files larger than this."),
+) -> None:
+    """Scan images and print or write one verdict per file.
+
+    Exit code 0: every file scanned; 1: some files failed (listed with a reason code); 2: usage error.
+    """
+    from synthscan.io import iter_image_paths, read_list_file
+    from synthscan.scanning import Scanner
+
+    err = Console(stderr=True)
+    fmt = fmt or (format_from_suffix(out) if out else None) or ("jsonl" if out else "table")
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
+    if out and fmt == "table":
+        raise typer.BadParameter("--out needs --format json, jsonl or csv")
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise typer.BadParameter("--threshold must be between 0 and 1")
+    if resume and not out:
+        raise typer.BadParameter("--resume needs --out")
+    inputs = list(paths or [])
+    sources = iter_image_paths(inputs, include=include, exclude=exclude)
+    todo = list(sources) + (list(read_list_file(str(list_file))) if list_file else [])
+    if not todo:
+        err.print("error: no images given (pass files, folders, --list FILE, or - for stdin)")
+        raise typer.Exit(ExitCode.USAGE)
+    try:
+        scanner = Scanner(model, threshold=threshold, batch_size=batch_size, workers=workers,
+                          max_pixels=max_pixels, max_bytes=max_bytes)
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(ExitCode.USAGE) from None
+
+    writer = ResultWriter(out, fmt, resume=resume) if out else None
+    if writer and writer.done:
+        skipped = len(todo)
+        todo = [p for p in todo if p not in writer.done]
+        err.print(f"resuming: {skipped - len(todo)} file(s) already in {out}")
+
+    failed, shown = 0, []
+    stream_csv = csv_writer(sys.stdout) if fmt == "csv" and not out else None
+    progress = Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                        console=err, disable=not err.is_terminal or len(todo) < 2, transient=True)
+    try:
+        with progress:
+            task = progress.add_task("scan", total=len(todo))
+            for result in scanner.scan_paths(todo):
+                failed += not result.ok
+                if writer:
+                    writer.write(result)
+                elif fmt == "jsonl":
+                    print(json.dumps(result_record(result)), flush=True)
+                elif stream_csv:
+                    stream_csv.writerow(result.flat())
+                else:
+                    shown.append(result)
+                progress.advance(task)
+    except KeyboardInterrupt:
+        if writer:
+            writer.__exit__(KeyboardInterrupt)
+            err.print(f"interrupted: results so far kept in {writer.partial}; rerun with --resume")
+        raise typer.Exit(130) from None
+    if writer:
+        writer.close()
+        err.print(f"wrote {out}")
+    elif fmt == "json":
+        print(json.dumps([result_record(r) for r in shown], indent=2))
+    elif fmt == "table":
+        print_table(shown, Console())
+    if failed:
+        err.print(f"{failed} of {len(todo)} file(s) could not be scanned")
+    raise typer.Exit(ExitCode.SOME_FAILED if failed else ExitCode.OK)
+
+
+def csv_writer(stream):
+    import csv
+
+    writer = csv.DictWriter(stream, fieldnames=CSV_FIELDS)
+    writer.writeheader()
+    return writer

@@ -1,0 +1,78 @@
+"""Detectors by name, and trained models by name or path.
+
+A detector module registers its class with `@register_detector`; importing
+`synthscan.detectors` imports every built-in detector module. Trained models ("weights") are
+`<name>.json` + `<name>.safetensors` pairs: those bundled in `synthscan/weights/` are found by
+name, anything else by path.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from synthscan.detectors.base import CalibratedModel, Detector, ModelInfo
+
+_DETECTORS: dict[str, type[Detector]] = {}
+DEFAULT_MODEL = "synthscan-default"
+
+
+def register_detector(cls: type[Detector]) -> type[Detector]:
+    if cls.name in _DETECTORS and _DETECTORS[cls.name] is not cls:
+        raise ValueError(f"detector name {cls.name!r} registered twice")
+    _DETECTORS[cls.name] = cls
+    return cls
+
+
+def get_detector_class(name: str) -> type[Detector]:
+    import synthscan.detectors  # noqa: F401  (registers the built-ins)
+
+    try:
+        return _DETECTORS[name]
+    except KeyError:
+        raise KeyError(f"unknown detector {name!r}; known: {', '.join(sorted(_DETECTORS))}") from None
+
+
+def list_detectors() -> dict[str, type[Detector]]:
+    import synthscan.detectors  # noqa: F401
+
+    return dict(sorted(_DETECTORS.items()))
+
+
+def bundled_weights_dir() -> Path:
+    return Path(str(resources.files("synthscan") / "weights"))
+
+
+def list_bundled_models() -> dict[str, ModelInfo]:
+    out = {}
+    for json_path in sorted(bundled_weights_dir().glob("*.json")):
+        if json_path.with_suffix(".safetensors").exists():
+            out[json_path.stem] = ModelInfo.model_validate_json(json_path.read_text())
+    return out
+
+
+def resolve_model_path(model: str | Path) -> Path:
+    """A bundled model name, or a path to `X.json`, `X.safetensors`, `X` or a folder with one model."""
+    if isinstance(model, str) and (bundled_weights_dir() / f"{model}.json").exists():
+        return bundled_weights_dir() / f"{model}.json"
+    path = Path(model)
+    if path.is_dir():
+        candidates = sorted(path.glob("*.json"))
+        candidates = [c for c in candidates if c.with_suffix(".safetensors").exists()]
+        if len(candidates) == 1:
+            return candidates[0]
+        raise FileNotFoundError(f"{path} holds {len(candidates)} models; name one of its .json files")
+    json_path = path.with_suffix(".json") if path.suffix in {".safetensors", ""} else path
+    if json_path.exists() and json_path.with_suffix(".safetensors").exists():
+        return json_path
+    known = ", ".join(list_bundled_models()) or "none"
+    raise FileNotFoundError(
+        f"no model {str(model)!r}: not a bundled model (bundled: {known}) nor a path to "
+        "a .json/.safetensors pair"
+    )
+
+
+def load_model(model: str | Path | CalibratedModel = DEFAULT_MODEL) -> CalibratedModel:
+    if isinstance(model, CalibratedModel):
+        return model
+    return CalibratedModel.load(resolve_model_path(model))

@@ -1,0 +1,111 @@
+"""The objects a scan returns.
+
+One `ScanResult` per input file, whether it was scanned or failed: errors travel in the same
+stream as verdicts so that a batch never loses track of a file. Later features (explanations,
+provenance signals) attach to the optional fields without changing the rest.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Verdict = Literal["ai-generated", "real", "uncertain"]
+
+
+class Decision(BaseModel):
+    """How a calibrated probability becomes a verdict.
+
+    p_fake >= threshold and outside the band -> "ai-generated"; p_fake < threshold and outside
+    the band -> "real"; uncertain_low <= p_fake <= uncertain_high -> "uncertain".
+    """
+
+    threshold: float = 0.5
+    uncertain_low: float = 0.35
+    uncertain_high: float = 0.65
+
+    def verdict(self, p_fake: float) -> Verdict:
+        if self.uncertain_low <= p_fake <= self.uncertain_high:
+            return "uncertain"
+        return "ai-generated" if p_fake >= self.threshold else "real"
+
+    def with_threshold(self, threshold: float) -> "Decision":
+        """A user-chosen threshold keeps the band's width, centred on the new threshold."""
+        half_low = self.threshold - self.uncertain_low
+        half_high = self.uncertain_high - self.threshold
+        return Decision(
+            threshold=threshold,
+            uncertain_low=max(0.0, threshold - half_low),
+            uncertain_high=min(1.0, threshold + half_high),
+        )
+
+
+class Notice(BaseModel):
+    """A machine-readable code with a human sentence, for errors and warnings alike."""
+
+    code: str
+    message: str
+
+
+class Tile(BaseModel):
+    """One crop the detector scored: its box in image pixels and its calibrated P(fake)."""
+
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1
+    p_fake: float
+
+
+class ScanResult(BaseModel):
+    path: str
+    status: Literal["ok", "error"] = "ok"
+    sha256: str | None = None
+    width: int | None = None
+    height: int | None = None
+    format: str | None = None
+    p_fake: float | None = None
+    verdict: Verdict | None = None
+    threshold: float | None = None
+    model: str | None = None
+    model_version: str | None = None
+    tiles: int = 0
+    padded: bool = False
+    seconds: float = 0.0
+    error: Notice | None = None
+    warnings: list[Notice] = Field(default_factory=list)
+    tile_scores: list[Tile] = Field(default_factory=list)
+    # Filled by later stages; kept generic so they plug in without changing this class.
+    explanation: dict[str, Any] | None = None
+    provenance: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def flat(self) -> dict[str, Any]:
+        """One row for tables and CSV: nested fields reduced to their codes."""
+        return {
+            "path": self.path,
+            "status": self.status,
+            "verdict": self.verdict or "",
+            "p_fake": "" if self.p_fake is None else round(self.p_fake, 4),
+            "threshold": "" if self.threshold is None else self.threshold,
+            "width": self.width or "",
+            "height": self.height or "",
+            "format": self.format or "",
+            "tiles": self.tiles,
+            "padded": self.padded,
+            "model": self.model or "",
+            "model_version": self.model_version or "",
+            "seconds": round(self.seconds, 4),
+            "sha256": self.sha256 or "",
+            "error_code": self.error.code if self.error else "",
+            "error": self.error.message if self.error else "",
+            "warnings": ";".join(w.code for w in self.warnings),
+        }
+
+
+class ExitCode(int, Enum):
+    OK = 0
+    SOME_FAILED = 1
+    USAGE = 2

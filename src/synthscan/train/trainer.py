@@ -1,0 +1,180 @@
+"""Training loop shared by every trainable detector.
+
+`fit` trains on labelled samples, scores the validation samples after every epoch the way a scan
+would (tiles, mean logit), keeps the epoch with the best validation AP (early stopping), writes
+a checkpoint each epoch so an interrupted run resumes, and logs one JSON line per epoch.
+Sampling balances real against fake and damps over-represented generators (weight
+1/sqrt(images of that generator)), because the judge is unseen generators, not the frequent ones.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from sklearn.metrics import average_precision_score
+
+from synthscan.data.augment import AugmentConfig, augment
+from synthscan.data.datasets import Sample, check_two_classes
+from synthscan.detectors.base import Detector
+from synthscan.detectors.tiling import make_tiles, to_tensor_batch
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 12
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    patience: int = 4  # epochs without a better val AP before stopping
+    seed: int = 0
+    pretrain_epochs: int = 3  # detectors with a real-only stage (spectral-dae's DAE)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+def load_rgb(path: str) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def sample_weights(samples: list[Sample]) -> np.ndarray:
+    per_generator = Counter(s.generator for s in samples)
+    w = np.array([1.0 / np.sqrt(per_generator[s.generator]) for s in samples])
+    y = np.array([s.y for s in samples])
+    for label in (0, 1):  # equal total mass for real and fake
+        w[y == label] /= w[y == label].sum()
+    return w / w.sum()
+
+
+@torch.inference_mode()
+def score_images(detector: Detector, images: list[np.ndarray], batch_size: int = 64) -> np.ndarray:
+    """Raw logits per image, aggregated over tiles exactly as a scan does."""
+    detector.eval()
+    crops, owners = [], []
+    for i, img in enumerate(images):
+        tiles = make_tiles(img, detector.input_policy)
+        crops.extend(tiles.crops)
+        owners.extend([i] * len(tiles.crops))
+    logits = torch.cat(
+        [detector(to_tensor_batch(np.stack(crops[k : k + batch_size]))) for k in range(0, len(crops), batch_size)]
+    ).numpy()
+    owners = np.array(owners)
+    return np.array([logits[owners == i].mean() for i in range(len(images))])
+
+
+def _batches(images, labels, weights, cfg: TrainConfig, rng: np.random.Generator):
+    n_steps = len(images) // cfg.batch_size
+    for _ in range(n_steps):
+        idx = rng.choice(len(images), size=cfg.batch_size, p=weights)
+        x = np.stack([augment(images[i], cfg.augment, rng) for i in idx])
+        yield to_tensor_batch(x), torch.tensor(labels[idx], dtype=torch.float32)
+
+
+def _pretrain_dae(detector, images, labels, cfg: TrainConfig, rng, log):
+    """Stage 1 of spectral-dae: the denoiser learns real photos only, then is frozen."""
+    reals = [img for img, y in zip(images, labels) if y == 0]
+    weights = np.full(len(reals), 1.0 / len(reals))
+    opt = torch.optim.Adam(detector.dae.parameters(), lr=cfg.lr)
+    detector.train()
+    for epoch in range(cfg.pretrain_epochs):
+        losses = []
+        for x, _ in _batches(reals, np.zeros(len(reals)), weights, cfg, rng):
+            loss = detector.dae_loss(x)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        log({"stage": "dae", "epoch": epoch + 1, "mse": float(np.mean(losses))})
+    for p in detector.dae.parameters():
+        p.requires_grad_(False)
+
+
+def fit(
+    detector: Detector,
+    train: list[Sample],
+    val: list[Sample],
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    progress: Callable[[str], None] = print,
+) -> tuple[Detector, dict]:
+    """Train `detector` in place; returns it (best epoch's weights) and a summary dict."""
+    check_two_classes(train, "training set")
+    check_two_classes(val, "validation set")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+
+    def log(record: dict) -> None:
+        with (out_dir / "log.jsonl").open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        progress(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+
+    t0 = time.time()
+    train_images = [load_rgb(s.path) for s in train]
+    val_images = [load_rgb(s.path) for s in val]
+    labels = np.array([s.y for s in train])
+    val_y = np.array([s.y for s in val])
+    weights = sample_weights(train)
+    progress(f"loaded {len(train)} train / {len(val)} val images in {time.time() - t0:.0f}s")
+
+    ckpt_path = out_dir / "checkpoint.pt"
+    state = {"epoch": 0, "best_ap": -1.0, "best_epoch": 0, "stale": 0, "pretrained": False}
+    params = detector.classifier_parameters() if hasattr(detector, "classifier_parameters") else detector.parameters()
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, weights_only=False)
+        detector.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["opt"])
+        sched.load_state_dict(ckpt["sched"])
+        state = ckpt["state"]
+        rng = np.random.default_rng([cfg.seed, state["epoch"]])
+        torch.manual_seed(cfg.seed + state["epoch"])
+        progress(f"resumed from {ckpt_path} after epoch {state['epoch']}")
+        if state["pretrained"] and hasattr(detector, "dae"):
+            for p in detector.dae.parameters():
+                p.requires_grad_(False)
+
+    if hasattr(detector, "dae_loss") and not state["pretrained"]:
+        _pretrain_dae(detector, train_images, labels, cfg, rng, log)
+        state["pretrained"] = True
+
+    n_fake, n_real = labels.sum(), len(labels) - labels.sum()
+    while state["epoch"] < cfg.epochs and state["stale"] < cfg.patience:
+        detector.train()
+        if hasattr(detector, "dae"):
+            detector.dae.eval()  # frozen stage: no dropout noise in the residual
+        losses, t_epoch = [], time.time()
+        for x, y in _batches(train_images, labels, weights, cfg, rng):
+            loss = F.binary_cross_entropy_with_logits(detector(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        sched.step()
+        val_ap = float(average_precision_score(val_y, score_images(detector, val_images)))
+        state["epoch"] += 1
+        if val_ap > state["best_ap"]:
+            state.update(best_ap=val_ap, best_epoch=state["epoch"], stale=0)
+            torch.save(detector.state_dict(), out_dir / "best.pt")
+        else:
+            state["stale"] += 1
+        log({"epoch": state["epoch"], "loss": float(np.mean(losses)), "val_ap": val_ap,
+             "seconds": round(time.time() - t_epoch, 1)})
+        torch.save({"model": detector.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                    "state": state}, ckpt_path)
+
+    detector.load_state_dict(torch.load(out_dir / "best.pt", weights_only=True))
+    summary = {"best_epoch": state["best_epoch"], "best_val_ap": state["best_ap"], "epochs_run": state["epoch"],
+               "train_images": len(train), "train_real": int(n_real), "train_fake": int(n_fake),
+               "seconds": round(time.time() - t0, 1), "config": asdict(cfg)}
+    return detector.eval(), summary
