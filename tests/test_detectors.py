@@ -208,9 +208,12 @@ def test_npr_multiscale_switch():
     expected = (npr_residual(x, 2) + npr_residual(x, 4)) / 2 * gain
     assert torch.allclose(multi.npr(x), expected, atol=1e-6)
     assert not torch.allclose(single.npr(x), multi.npr(x))
-    # The fusion weights are learnable: a gradient reaches them only when fusion is on.
+    # The fusion weights are learnable: a gradient reaches them only when fusion is on. (With
+    # fusion off, `scale_logits` still exists, unused, so the parameter names do not change.)
     multi.npr(x).pow(2).sum().backward()
     assert multi.scale_logits.grad is not None and multi.scale_logits.grad.abs().sum() > 0
+    single.npr(x).pow(2).sum().backward()
+    assert single.scale_logits.grad is None or single.scale_logits.grad.abs().sum() == 0
 
 
 def test_npr_forward_handles_non_square_multiples_of_the_scale():

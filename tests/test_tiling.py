@@ -184,9 +184,10 @@ def test_with_threshold_keeps_band_width():
     assert Decision().with_threshold(0.5) == Decision()
 
 
-def test_with_threshold_clips_band_to_unit_interval():
+def test_with_threshold_near_the_ends_keeps_both_verdicts_reachable():
     hi = Decision().with_threshold(0.9)
-    assert (hi.threshold, hi.uncertain_low, hi.uncertain_high) == pytest.approx((0.9, 0.75, 1.0))
+    assert (hi.threshold, hi.uncertain_low, hi.uncertain_high) == pytest.approx((0.9, 0.75, 0.95))
     lo = Decision().with_threshold(0.1)
-    assert (lo.threshold, lo.uncertain_low, lo.uncertain_high) == pytest.approx((0.1, 0.0, 0.25))
+    assert (lo.threshold, lo.uncertain_low, lo.uncertain_high) == pytest.approx((0.1, 0.05, 0.25))
     assert hi.verdict(0.7) == "real" and lo.verdict(0.3) == "ai-generated"
+    assert hi.verdict(0.96) == "ai-generated" and lo.verdict(0.04) == "real"

@@ -3,7 +3,8 @@
 While a scan runs, every result is appended (and flushed) to `<out>.partial.jsonl`, so a crash
 loses nothing already computed. On close the final file is rendered in the requested format
 to a temporary name and atomically renamed over `<out>`. With `resume=True`, results already in
-`<out>` or in a leftover `.partial.jsonl` are kept and their paths are skipped.
+`<out>` or in a leftover `.partial.jsonl` are kept and their paths are skipped; earlier errors
+are dropped so that those files are tried again.
 """
 
 from __future__ import annotations
@@ -60,13 +61,16 @@ class ResultWriter:
             for source in (self.out, self.partial):
                 if source.exists():
                     for record in read_records(source):
-                        if record.get("path") not in self.done:
+                        if record.get("status") != "error" and record.get("path") not in self.done:
                             self.done.add(record["path"])
                             previous.append(record)
         self.out.parent.mkdir(parents=True, exist_ok=True)
-        self._partial: TextIO = self.partial.open("w")
-        for record in previous:
-            self._append(record)
+        # Rewrite the kept records to a new file first: a crash now must not lose them.
+        fd, tmp = tempfile.mkstemp(dir=self.out.parent, prefix=f".{self.out.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            f.writelines(json.dumps(record) + "\n" for record in previous)
+        os.replace(tmp, self.partial)
+        self._partial: TextIO = self.partial.open("a")
 
     def _append(self, record: dict[str, Any]) -> None:
         self._partial.write(json.dumps(record) + "\n")

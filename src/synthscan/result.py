@@ -32,14 +32,11 @@ class Decision(BaseModel):
         return "ai-generated" if p_fake >= self.threshold else "real"
 
     def with_threshold(self, threshold: float) -> "Decision":
-        """A user-chosen threshold keeps the band's width, centred on the new threshold."""
-        half_low = self.threshold - self.uncertain_low
-        half_high = self.uncertain_high - self.threshold
-        return Decision(
-            threshold=threshold,
-            uncertain_low=max(0.0, threshold - half_low),
-            uncertain_high=min(1.0, threshold + half_high),
-        )
+        """Move the threshold, keeping the band's half-widths but never more than half the room
+        left on each side, so both verdicts stay reachable (e.g. threshold 0.9 -> band to 0.95)."""
+        half_low = min(self.threshold - self.uncertain_low, threshold / 2)
+        half_high = min(self.uncertain_high - self.threshold, (1 - threshold) / 2)
+        return Decision(threshold=threshold, uncertain_low=threshold - half_low, uncertain_high=threshold + half_high)
 
 
 class Notice(BaseModel):

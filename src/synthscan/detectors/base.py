@@ -128,6 +128,7 @@ class CalibratedModel:
         stem.parent.mkdir(parents=True, exist_ok=True)
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.detector.state_dict().items()}
         save_file(tensors, str(stem.with_suffix(".safetensors")))
+        stem.with_suffix(".safetensors").chmod(0o644)  # safetensors writes 0600; models are shared
         self.info.config = self.detector.config.model_dump(mode="json")
         json_path = stem.with_suffix(".json")
         json_path.write_text(self.info.model_dump_json(indent=2) + "\n")

@@ -71,7 +71,7 @@ def score_images(detector: Detector, images: list[np.ndarray], batch_size: int =
 
 
 def _batches(images, labels, weights, cfg: TrainConfig, rng: np.random.Generator):
-    n_steps = len(images) // cfg.batch_size
+    n_steps = max(1, len(images) // cfg.batch_size)  # sampling is with replacement: a small set still trains
     for _ in range(n_steps):
         idx = rng.choice(len(images), size=cfg.batch_size, p=weights)
         x = np.stack([augment(images[i], cfg.augment, rng) for i in idx])
