@@ -20,8 +20,10 @@ VERDICT_STYLE = {"ai-generated": "bold red", "real": "green", "uncertain": "yell
 
 def print_table(results: list[ScanResult], console: Console) -> None:
     table = Table(show_lines=False)
-    for col in ("path", "verdict", "p_fake", "size", "tiles", "note"):
-        table.add_column(col, justify="right" if col in {"p_fake", "tiles"} else "left")
+    table.add_column("path", overflow="fold", ratio=3)
+    for col in ("verdict", "p_fake", "size", "tiles"):
+        table.add_column(col, justify="right" if col in {"p_fake", "tiles"} else "left", no_wrap=True)
+    table.add_column("note", overflow="fold", ratio=2)
     for r in results:
         if r.ok:
             note = ", ".join(w.code for w in r.warnings)
