@@ -24,7 +24,8 @@ What it does (deterministic for a given torch version and thread count):
   cherry-picking), saved as baseline JPEG quality 95 with 4:2:0 chroma, i.e. the
   same encoding ``make_real.py`` uses for the real photographs.
 
-Default step counts take roughly 6 minutes on one CPU thread.
+Default step counts take about 6-8 minutes on one CPU thread (401 s and 465 s
+measured on a 2-core machine shared with another job; torch 2.13 CPU).
 """
 
 from __future__ import annotations
