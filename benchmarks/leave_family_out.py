@@ -92,7 +92,9 @@ def main() -> None:
 def write_tables(rows: list[dict], out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(rows, indent=2) + "\n")
-    cols = ["detector", "trained_without", "tested_on", "n_real", "n_fake", "ap", "roc_auc", "balanced_accuracy",
+    for r in rows:  # AP of a random scorer is the fake fraction: compare AP against it, or use AUC
+        r["chance_ap"] = r["n_fake"] / (r["n_fake"] + r["n_real"])
+    cols = ["detector", "trained_without", "tested_on", "n_real", "n_fake", "chance_ap", "ap", "roc_auc", "balanced_accuracy",
             "real_accuracy", "fake_accuracy", "oracle_balanced_accuracy"]
     fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else ("—" if v is None else str(v))
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
