@@ -1,0 +1,86 @@
+"""The explanation attached to a scan result: the one contract every explanation part shares.
+
+Attribution maps, trace views, measured artifacts, CLIP scores, the narrative (template or
+vision-language model), family attribution and the HTML report all read or write these models.
+`ScanResult.explanation` holds `Explanation.model_dump()`; `schemas/explanation.schema.json` is
+this module's published JSON schema (a test keeps the two equal).
+
+Boxes are (x0, y0, x1, y1) in pixels of the image as loaded (EXIF orientation applied).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Box = tuple[int, int, int, int]
+Evidence = Literal["measured", "model"]
+
+
+class MapImage(BaseModel):
+    """A picture of evidence (heatmap, residual, spectrum, ...).
+
+    Exactly one of `png_base64` (embedded, the default for reports and JSON on request) or
+    `path` (a PNG written next to the output) is set.
+    """
+
+    kind: str  # e.g. "gradcam", "saliency", "integrated-gradients", "occlusion", "residual", "npr", "spectrum"
+    title: str
+    width: int
+    height: int
+    png_base64: str | None = None
+    path: str | None = None
+    note: str = ""  # how to read it, one sentence
+
+
+class Region(BaseModel):
+    """A region the detector's attribution map points at, strongest first."""
+
+    box: Box
+    score: float  # mean normalised attribution inside the box, 0..1
+    source: str = "gradcam"
+
+
+class ArtifactFinding(BaseModel):
+    """One artifact from the taxonomy, with how strongly and where it was found."""
+
+    id: str
+    name: str
+    group: str
+    score: float  # 0..1; for measured artifacts a documented mapping of the measurement
+    evidence: Evidence
+    explanation: str  # one sentence built from the measurement or the model's answer
+    box: Box | None = None
+
+
+class SpectrumSummary(BaseModel):
+    azimuthal_profile: list[float]  # mean log-magnitude per radial frequency bin, low -> high
+    peaks: list[tuple[float, float, float]] = Field(default_factory=list)  # (fy, fx, strength), cycles/pixel
+
+
+class FamilyAttribution(BaseModel):
+    """P(generator family | image is generated); 'unknown' when no family fits."""
+
+    probabilities: dict[str, float]  # keys: gan, diffusion, autoregressive, unknown
+    top: str
+    model: str
+
+
+class Narrative(BaseModel):
+    """A plain-language account; `source` says who wrote it ("template" or "vlm:<model>")."""
+
+    summary: str
+    artifacts: list[ArtifactFinding] = Field(default_factory=list)
+    source: str = "template"
+
+
+class Explanation(BaseModel):
+    maps: list[MapImage] = Field(default_factory=list)
+    regions: list[Region] = Field(default_factory=list)
+    artifacts: list[ArtifactFinding] = Field(default_factory=list)
+    spectrum: SpectrumSummary | None = None
+    family: FamilyAttribution | None = None
+    narrative: Narrative | None = None
+    seconds: float = 0.0
+    warnings: list[str] = Field(default_factory=list)
