@@ -7,9 +7,8 @@ from pathlib import Path
 import typer
 
 from synthscan.cli.main import app
-from synthscan.data.augment import AugmentConfig
 from synthscan.result import ExitCode
-from synthscan.train.trainer import TrainConfig
+from synthscan.train.config import ConfigError, resolve_config
 
 
 @app.command()
@@ -21,22 +20,30 @@ def train(
     version: str = typer.Option("0.1.0", help="Model version saved with the weights."),
     track: str = typer.Option("256", help="Manifest track to use ('' for all)."),
     exclude_family: list[str] = typer.Option([], help="Leave a generator family out of train and val."),
-    epochs: int = typer.Option(12),
-    batch_size: int = typer.Option(32),
-    lr: float = typer.Option(1e-3),
-    crop_size: int = typer.Option(256, help="Training crop size (inference always uses the detector's tiles)."),
-    patience: int = typer.Option(4, help="Stop after this many epochs without a better val AP."),
-    seed: int = typer.Option(0),
+    config: Path = typer.Option(None, "--config", help="TOML file with [detector], [train], [augment] tables (see configs/)."),
+    epochs: int = typer.Option(None, help="Default: from the detector's config."),
+    batch_size: int = typer.Option(None),
+    lr: float = typer.Option(None),
+    crop_size: int = typer.Option(None, help="Training crop size (inference always uses the detector's tiles)."),
+    patience: int = typer.Option(None, help="Stop after this many epochs without a better val AP."),
+    seed: int = typer.Option(None),
 ) -> None:
     """Train DETECTOR on DATA (train split), pick the best epoch and calibrate on the val split."""
     from synthscan.data.datasets import DatasetError
     from synthscan.train.recipe import train_detector
 
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed,
-                      augment=AugmentConfig(crop_size=crop_size))
+    try:
+        detector_config, cfg = resolve_config(detector, config, overrides={
+            "train": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "patience": patience, "seed": seed},
+            "augment": {"crop_size": crop_size},
+        })
+    except (ConfigError, KeyError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(ExitCode.USAGE) from None
     try:
         train_detector(detector, data, out, name=name or detector, version=version, track=track or None,
-                       exclude_families=tuple(exclude_family), train_config=cfg)
+                       exclude_families=tuple(exclude_family), train_config=cfg,
+                       detector_config=detector_config)
     except (DatasetError, KeyError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(ExitCode.USAGE) from None

@@ -58,13 +58,14 @@ def sample_weights(samples: list[Sample]) -> np.ndarray:
 def score_images(detector: Detector, images: list[np.ndarray], batch_size: int = 64) -> np.ndarray:
     """Raw logits per image, aggregated over tiles exactly as a scan does."""
     detector.eval()
+    device = next(detector.parameters()).device
     crops, owners = [], []
     for i, img in enumerate(images):
         tiles = make_tiles(img, detector.input_policy)
         crops.extend(tiles.crops)
         owners.extend([i] * len(tiles.crops))
     logits = torch.cat(
-        [detector(to_tensor_batch(np.stack(crops[k : k + batch_size]))) for k in range(0, len(crops), batch_size)]
+        [detector(to_tensor_batch(np.stack(crops[k : k + batch_size])).to(device)).cpu() for k in range(0, len(crops), batch_size)]
     ).numpy()
     owners = np.array(owners)
     return np.array([logits[owners == i].mean() for i in range(len(images))])
@@ -87,7 +88,7 @@ def _pretrain_dae(detector, images, labels, cfg: TrainConfig, rng, log):
     for epoch in range(cfg.pretrain_epochs):
         losses = []
         for x, _ in _batches(reals, np.zeros(len(reals)), weights, cfg, rng):
-            loss = detector.dae_loss(x)
+            loss = detector.dae_loss(x.to(next(detector.parameters()).device))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -111,7 +112,10 @@ def fit(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)  # seeded runs repeat where torch allows
     rng = np.random.default_rng(cfg.seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    detector.to(device)
 
     def log(record: dict) -> None:
         with (out_dir / "log.jsonl").open("a") as f:
@@ -132,7 +136,7 @@ def fit(
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
     if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, weights_only=False)
+        ckpt = torch.load(ckpt_path, weights_only=False, map_location=device)
         detector.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["opt"])
         sched.load_state_dict(ckpt["sched"])
@@ -155,6 +159,7 @@ def fit(
             detector.dae.eval()  # frozen stage: no dropout noise in the residual
         losses, t_epoch = [], time.time()
         for x, y in _batches(train_images, labels, weights, cfg, rng):
+            x, y = x.to(device), y.to(device)
             loss = F.binary_cross_entropy_with_logits(detector(x), y)
             opt.zero_grad()
             loss.backward()
@@ -173,7 +178,8 @@ def fit(
         torch.save({"model": detector.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                     "state": state}, ckpt_path)
 
-    detector.load_state_dict(torch.load(out_dir / "best.pt", weights_only=True))
+    detector.load_state_dict(torch.load(out_dir / "best.pt", weights_only=True, map_location=device))
+    detector.cpu()
     summary = {"best_epoch": state["best_epoch"], "best_val_ap": state["best_ap"], "epochs_run": state["epoch"],
                "train_images": len(train), "train_real": int(n_real), "train_fake": int(n_fake),
                "seconds": round(time.time() - t0, 1), "config": asdict(cfg)}
