@@ -19,7 +19,7 @@ import torch
 
 from synthscan.detectors.base import CalibratedModel
 from synthscan.detectors.registry import DEFAULT_MODEL, load_model
-from synthscan.detectors.tiling import make_tiles, to_tensor_batch
+from synthscan.detectors.tiling import make_tiles, score_tiles
 from synthscan.io import ImageLoadError, LoadedImage, load_image
 from synthscan.io.loading import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from synthscan.result import Decision, Notice, ScanResult, Tile
@@ -78,19 +78,10 @@ class Scanner:
         for i, (_, (item, _)) in enumerate(loaded):
             if isinstance(item, LoadedImage):
                 tiles[i] = make_tiles(item.rgb, policy)
-        logits = {}
-        seconds_per_tile = 0.0
-        if tiles:
-            owners = np.concatenate([[i] * len(t.crops) for i, t in tiles.items()])
-            crops = np.concatenate([t.crops for t in tiles.values()])
-            start = time.perf_counter()
-            raw = torch.cat(
-                [self.model.logits(to_tensor_batch(crops[k : k + self.batch_size])) for k in range(0, len(crops), self.batch_size)]
-            )
-            seconds_per_tile = (time.perf_counter() - start) / len(crops)
-            calibrated = self.model.calibrate_logits(raw).numpy()
-            for i in tiles:
-                logits[i] = calibrated[owners == i]
+        start = time.perf_counter()
+        raw = score_tiles(self.model.logits, list(tiles.values()), self.batch_size)
+        seconds_per_tile = (time.perf_counter() - start) / max(1, sum(len(t) for t in raw))
+        logits = {i: self.model.calibrate_logits(torch.from_numpy(z)).numpy() for i, z in zip(tiles, raw)}
 
         for i, (path, (item, load_seconds)) in enumerate(loaded):
             if isinstance(item, ImageLoadError):

@@ -76,3 +76,22 @@ def to_tensor_batch(crops: np.ndarray):
     import torch
 
     return torch.from_numpy(crops).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def score_tiles(logit_fn, tiles: list[Tiles], batch_size: int = 32) -> list[np.ndarray]:
+    """Raw logits of every tile, batched across images: one array per image, in order.
+
+    `logit_fn` maps a float batch (N, 3, H, W) to logits (N,): a detector or `CalibratedModel.logits`.
+    Scans and training validation both go through here, so they score images identically.
+    """
+    import torch
+
+    if not tiles:
+        return []
+    device = next(logit_fn.parameters()).device if isinstance(logit_fn, torch.nn.Module) else torch.device("cpu")
+    crops = np.concatenate([t.crops for t in tiles])
+    with torch.inference_mode():
+        raw = torch.cat(
+            [logit_fn(to_tensor_batch(crops[k : k + batch_size]).to(device)).cpu() for k in range(0, len(crops), batch_size)]
+        ).numpy()
+    return np.split(raw, np.cumsum([len(t.crops) for t in tiles])[:-1])

@@ -19,13 +19,13 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from sklearn.metrics import average_precision_score
 
 from synthscan.data.augment import AugmentConfig, augment
 from synthscan.data.datasets import Sample, check_two_classes
 from synthscan.detectors.base import Detector
-from synthscan.detectors.tiling import make_tiles, to_tensor_batch
+from synthscan.detectors.tiling import make_tiles, score_tiles, to_tensor_batch
+from synthscan.io import load_image
 
 
 @dataclass
@@ -41,8 +41,8 @@ class TrainConfig:
 
 
 def load_rgb(path: str) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
+    """Decode exactly as a scan does (orientation, mode rules, limits)."""
+    return load_image(path).rgb
 
 
 def sample_weights(samples: list[Sample]) -> np.ndarray:
@@ -54,21 +54,11 @@ def sample_weights(samples: list[Sample]) -> np.ndarray:
     return w / w.sum()
 
 
-@torch.inference_mode()
 def score_images(detector: Detector, images: list[np.ndarray], batch_size: int = 64) -> np.ndarray:
     """Raw logits per image, aggregated over tiles exactly as a scan does."""
     detector.eval()
-    device = next(detector.parameters()).device
-    crops, owners = [], []
-    for i, img in enumerate(images):
-        tiles = make_tiles(img, detector.input_policy)
-        crops.extend(tiles.crops)
-        owners.extend([i] * len(tiles.crops))
-    logits = torch.cat(
-        [detector(to_tensor_batch(np.stack(crops[k : k + batch_size])).to(device)).cpu() for k in range(0, len(crops), batch_size)]
-    ).numpy()
-    owners = np.array(owners)
-    return np.array([logits[owners == i].mean() for i in range(len(images))])
+    tiles = [make_tiles(img, detector.input_policy) for img in images]
+    return np.array([t.mean() for t in score_tiles(detector, tiles, batch_size)])
 
 
 def _batches(images, labels, weights, cfg: TrainConfig, rng: np.random.Generator):
