@@ -69,9 +69,31 @@ def train_detector(
     detector_config: dict | None = None,
     progress: Callable[[str], None] = print,
 ) -> CalibratedModel:
+    """Train on DATA's train split (minus excluded families), calibrate on its val split, save."""
+    train, val = split_samples(data, track=track, exclude_families=exclude_families)
+    return train_on_samples(
+        detector_name, train, val, out, name=name, version=version, train_config=train_config,
+        detector_config=detector_config, progress=progress,
+        record={"data": str(data), "track": track, "exclude_families": list(exclude_families)},
+    )
+
+
+def train_on_samples(
+    detector_name: str,
+    train: list[Sample],
+    val: list[Sample],
+    out: str | Path,
+    *,
+    name: str,
+    version: str = "0.1.0",
+    train_config: TrainConfig | None = None,
+    detector_config: dict | None = None,
+    progress: Callable[[str], None] = print,
+    record: dict | None = None,
+) -> CalibratedModel:
+    """Train, keep the best epoch, calibrate on `val`, save `out/NAME.json` + `.safetensors`."""
     cls = get_detector_class(detector_name)
     detector = cls(cls.Config.model_validate(detector_config or {}))
-    train, val = split_samples(data, track=track, exclude_families=exclude_families)
     cfg = train_config or TrainConfig()
     out = Path(out)
     detector, summary = fit(detector, train, val, cfg, out / "run", progress=progress)
@@ -79,8 +101,8 @@ def train_detector(
     summary["calibration"] = calibrate(model, val)
     summary.update(
         command=shlex.join(["synthscan", *sys.argv[1:]]) if Path(sys.argv[0]).name == "synthscan" else shlex.join(sys.argv),
-        data=str(data), track=track, exclude_families=list(exclude_families),
         trained=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        **(record or {}),
     )
     model.info.training = summary
     model.save(out / name)
