@@ -113,6 +113,7 @@ def results(photo) -> list[ScanResult]:
         ScanResult(path=str(photo.parent / "missing.png"), status="error", seconds=0.01,
                    error=Notice(code="not-found", message="The path does not exist.")),
         ScanResult(path=str(photo), p_fake=0.1, verdict="real", tiles=1, seconds=0.2,
+                   tile_scores=[Tile(box=(0, 0, 160, 120), p_fake=0.1)],
                    warnings=[Notice(code="exif-rotated", message="rotated")], **common),
         ScanResult(path=f"/tmp/{EVIL}.png", p_fake=0.4, verdict="uncertain", tiles=1, seconds=0.05,
                    error=None, **common),
@@ -163,6 +164,9 @@ def test_page_structure(results, tmp_path):
     # The uncertain band is drawn from the decision rule.
     assert "left: 35.00%; width: 30.00%" in first and "uncertain between 0.350 and 0.650" in card_text
     assert {"heatmap", "artifacts", "regions", "tiles"} == {a["data-layer"] for a in card.find("input") if "data-layer" in a}
+    # A single tile is the whole image: no grid is drawn for it.
+    third = Page(out.read_text().split('id="result-3"')[1].split("</article>")[0])
+    assert third.find("img", class_="thumb") and not third.find("g", class_="tile")
 
 
 def test_user_strings_are_escaped_and_nothing_loads_from_outside(results, tmp_path):
@@ -221,6 +225,21 @@ def test_report_command_from_jsonl_and_json(results, tmp_path):
     run = CliRunner().invoke(app, ["report", str(as_json), "--out", str(out)])
     assert run.exit_code == 0 and len(Page(out.read_text()).find("article")) == 2
 
+    # From stdin, with the band of a named model.
+    out_stdin = tmp_path / "stdin.html"
+    run = CliRunner().invoke(app, ["report", "-", "-o", str(out_stdin), "--model", "synthscan-default"],
+                             input=jsonl.read_text())
+    assert run.exit_code == 0, run.output
+    from synthscan.detectors.registry import list_bundled_models
+
+    low = list_bundled_models()["synthscan-default"].decision.uncertain_low
+    assert f"uncertain between {low:.3f}" in out_stdin.read_text()
+
+    run = CliRunner().invoke(app, ["report", str(jsonl), "-o", str(out), "--model", str(tmp_path / "nope.json")])
+    assert run.exit_code == 2 and "no model" in run.output
+    as_json.write_text(json.dumps([{"path": "a", "status": "maybe"}]))
+    run = CliRunner().invoke(app, ["report", str(as_json), "-o", str(out)])
+    assert run.exit_code == 2 and "entry 1 is not a scan result (status" in run.output
     jsonl.write_text(json.dumps(records[0]) + "\n{broken\n")
     run = CliRunner().invoke(app, ["report", str(jsonl), "--out", str(tmp_path / "x.html")])
     assert run.exit_code == 2 and "line 2" in run.output and not (tmp_path / "x.html").exists()
