@@ -5,6 +5,7 @@ messages, sorting works) when Chromium is installed."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import os
@@ -20,9 +21,19 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from synthscan.cli.main import app
-from synthscan.explain.report_html import render_report, thumbnail_data_url, write_report
+from synthscan.explain.report_html import (
+    render_report,
+    thumbnail_data_url,
+    write_report,
+)
 from synthscan.explain.schema import (
-    ArtifactFinding, Explanation, FamilyAttribution, MapImage, Narrative, Region, SpectrumSummary,
+    ArtifactFinding,
+    Explanation,
+    FamilyAttribution,
+    MapImage,
+    Narrative,
+    Region,
+    SpectrumSummary,
 )
 from synthscan.result import Decision, Notice, ScanResult, Tile
 
@@ -115,8 +126,7 @@ def results(photo) -> list[ScanResult]:
         ScanResult(path=str(photo), p_fake=0.1, verdict="real", tiles=1, seconds=0.2,
                    tile_scores=[Tile(box=(0, 0, 160, 120), p_fake=0.1)],
                    warnings=[Notice(code="exif-rotated", message="rotated")], **common),
-        ScanResult(path=f"/tmp/{EVIL}.png", p_fake=0.4, verdict="uncertain", tiles=1, seconds=0.05,
-                   error=None, **common),
+        ScanResult(path=f"/tmp/{EVIL}.png", p_fake=0.4, verdict="uncertain", tiles=1, seconds=0.05, **common),
     ]
 
 
@@ -179,8 +189,8 @@ def test_user_strings_are_escaped_and_nothing_loads_from_outside(results, tmp_pa
     policy = page.find("meta", **{"http-equiv": "Content-Security-Policy"})[0]["content"]
     assert "default-src 'none'" in policy and "img-src data:" in policy
     # The script the policy allows is exactly the one in the page.
-    script = re.search(r"<script>(.*?)</script>", html, re.S).group(1)
-    digest = base64.b64encode(__import__("hashlib").sha256(script.encode()).digest()).decode()
+    script = re.search(r"<script>(.*?)</script>", html, re.DOTALL).group(1)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
     assert f"script-src 'sha256-{digest}'" in policy
 
 
@@ -204,6 +214,13 @@ def test_thumbnails_band_lookup_and_bad_explanations(results, photo, tmp_path):
     bundled = results[2].model_copy(update={"model": info.name, "model_version": info.version,
                                              "threshold": info.decision.threshold})
     assert f"uncertain between {info.decision.uncertain_low:.3f}" in render_report([bundled])
+    # Maps saved as files are read relative to maps_dir and embedded.
+    (tmp_path / "maps").mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "maps" / "npr.png")
+    on_disk = Explanation(maps=[MapImage(kind="npr", title="NPR", width=8, height=8, path="maps/npr.png")])
+    with_file = results[2].model_copy(update={"explanation": on_disk.model_dump()})
+    embedded = Page(render_report([with_file], maps_dir=tmp_path)).find("img", alt="NPR")
+    assert embedded[0]["src"] == "data:image/png;base64," + base64.b64encode((tmp_path / "maps" / "npr.png").read_bytes()).decode()
     # An explanation that does not match the schema, and a file that is gone, still render.
     broken = results[2].model_copy(update={"explanation": {"maps": "nope"}, "path": str(tmp_path / "gone.png")})
     text = " ".join(Page(render_report([broken])).text)
@@ -254,7 +271,7 @@ def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
                f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", *args]
     if os.geteuid() == 0:
         command.insert(1, "--no-sandbox")  # Chromium refuses to run as root with its sandbox
-    return subprocess.run(command, capture_output=True, text=True, timeout=90)
+    return subprocess.run(command, capture_output=True, text=True, timeout=90, check=False)
 
 
 def console_lines(stderr: str) -> list[str]:

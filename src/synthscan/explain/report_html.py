@@ -32,7 +32,7 @@ from pydantic import ValidationError
 
 from synthscan import __version__
 from synthscan.explain.schema import ArtifactFinding, Explanation, MapImage
-from synthscan.io.errors import REASONS
+from synthscan.io.errors import REASONS, ImageLoadError
 from synthscan.result import Decision, ScanResult
 
 THUMBNAIL_MAX_SIDE = 512
@@ -226,8 +226,8 @@ def _card(number: int, result: ScanResult, thumbnail: str | None, decision: Deci
     if card.thumbnail is None:
         try:
             picture = _as_picture(result.path)
-        except Exception as exc:  # a moved or unreadable file only costs the picture
-            card.thumbnail_problem = f"no picture: {getattr(exc, 'message', exc)}"
+        except ImageLoadError as exc:  # a moved or unreadable file only costs the picture
+            card.thumbnail_problem = f"no picture: {exc.message}"
         else:
             card.thumbnail = _jpeg_data_url(picture, THUMBNAIL_MAX_SIDE)
             # Hand-made results may lack the size that places the boxes.
