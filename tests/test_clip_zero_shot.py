@@ -66,6 +66,13 @@ def test_findings_follow_thresholds_and_best_view(scorer, rgb):
     assert {f.id for f in scorer.findings(rgb, ARTIFACTS, BOXES, tight)} == {a[0] for a in ARTIFACTS[1:]}
 
 
+def test_loads_a_saved_model_directory(tmp_path, scorer, rgb):
+    scorer.model.save_pretrained(tmp_path)
+    scorer.processor.save_pretrained(tmp_path)
+    loaded = ClipArtifactScorer(str(tmp_path))
+    np.testing.assert_allclose(loaded.view_scores(rgb, ARTIFACTS), scorer.view_scores(rgb, ARTIFACTS), atol=1e-6)
+
+
 def test_bad_box_is_rejected(scorer, rgb):
     with pytest.raises(ValueError, match="outside"):
         scorer.view_scores(rgb, ARTIFACTS, [(10, 10, 80, 20)])

@@ -250,6 +250,16 @@ def test_tiny_llava_generates_end_to_end_then_fails_validation_clearly(llava, rg
     assert second["input_ids"].shape[1] > first["input_ids"].shape[1]  # the retry carries the history
 
 
+def test_hf_spec_loads_a_saved_model_directory(llava, rgb, tmp_path):
+    model, processor = llava
+    model.save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    narrator = make_narrator(f"hf:{tmp_path}", device="cpu", max_new_tokens=2, artifacts=ARTIFACTS, retries=0)
+    assert isinstance(narrator, TransformersNarrator) and narrator.model is not model
+    with pytest.raises(NarrationError, match="1 attempts"):
+        narrator.narrate(rgb, EVIDENCE, 0.93, "ai-generated")
+
+
 def test_tiny_llava_success_path_with_scripted_tokens(llava, rgb, monkeypatch):
     model, processor = llava
     scripted = processor.tokenizer(answer(), return_tensors="pt", add_special_tokens=False)["input_ids"]

@@ -31,7 +31,7 @@ MAX_TEXT = 160
 IMAGE_SIZE, PATCH = 32, 8  # 16 image patches
 
 
-def char_tokenizer(append_eos: bool) -> PreTrainedTokenizerFast:
+def char_tokenizer(append_eos: bool, max_length: int = MAX_TEXT) -> PreTrainedTokenizerFast:
     backend = Tokenizer(models.WordLevel(VOCAB, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
     backend.decoder = decoders.Fuse()
@@ -39,7 +39,7 @@ def char_tokenizer(append_eos: bool) -> PreTrainedTokenizerFast:
         backend.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", EOS_ID)])
     return PreTrainedTokenizerFast(
         tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>", bos_token="<s>", eos_token="</s>",
-        extra_special_tokens={"image_token": "<image>"}, model_max_length=MAX_TEXT,
+        extra_special_tokens={"image_token": "<image>"}, model_max_length=max_length,
     )
 
 
@@ -91,7 +91,7 @@ def tiny_llava() -> tuple[LlavaForConditionalGeneration, LlavaProcessor]:
         vision_feature_layer=-1,
     )
     processor = LlavaProcessor(
-        image_processor=image_processor(), tokenizer=char_tokenizer(append_eos=False), patch_size=PATCH,
+        image_processor=image_processor(), tokenizer=char_tokenizer(append_eos=False, max_length=8192), patch_size=PATCH,
         vision_feature_select_strategy="default", chat_template=CHAT_TEMPLATE, num_additional_image_tokens=1,
     )
     return LlavaForConditionalGeneration(config).eval(), processor

@@ -78,8 +78,7 @@ class ClipArtifactScorer:
         if model is None or processor is None:
             from transformers import AutoModel, AutoProcessor
 
-            model = model or AutoModel.from_pretrained(model_id)
-            processor = processor or AutoProcessor.from_pretrained(model_id)
+            model, processor = AutoModel.from_pretrained(model_id), AutoProcessor.from_pretrained(model_id)
         self.model_id = model_id
         self.model = model.to(device).eval()
         self.processor = processor
