@@ -91,7 +91,8 @@ def tiny_llava() -> tuple[LlavaForConditionalGeneration, LlavaProcessor]:
         vision_feature_layer=-1,
     )
     processor = LlavaProcessor(
-        image_processor=image_processor(), tokenizer=char_tokenizer(append_eos=False, max_length=8192), patch_size=PATCH,
-        vision_feature_select_strategy="default", chat_template=CHAT_TEMPLATE, num_additional_image_tokens=1,
+        image_processor=image_processor(), tokenizer=char_tokenizer(append_eos=False, max_length=8192),
+        patch_size=PATCH, vision_feature_select_strategy="default", chat_template=CHAT_TEMPLATE,
+        num_additional_image_tokens=1,
     )
     return LlavaForConditionalGeneration(config).eval(), processor

@@ -33,7 +33,8 @@ def post_json(url: str, payload: dict, headers: dict[str, str], timeout: float) 
     try:
         import httpx
     except ModuleNotFoundError:
-        request = urllib.request.Request(url, json.dumps(payload).encode(), {**headers, "Content-Type": "application/json"})
+        request_headers = {**headers, "Content-Type": "application/json"}
+        request = urllib.request.Request(url, json.dumps(payload).encode(), request_headers)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 return response.status, response.read().decode("utf-8", "replace")

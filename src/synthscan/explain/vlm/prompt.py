@@ -110,7 +110,10 @@ def build_prompt(
 
 def retry_prompt(error: str) -> str:
     """The follow-up message after an answer that did not validate."""
-    return f"Your answer was not valid: {error}\nAnswer again with only the corrected JSON object, in this form:\n{ANSWER_FORMAT}"
+    return (
+        f"Your answer was not valid: {error}\n"
+        f"Answer again with only the corrected JSON object, in this form:\n{ANSWER_FORMAT}"
+    )
 
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
