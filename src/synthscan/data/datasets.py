@@ -30,8 +30,8 @@ def detect_layout(source: str | Path) -> str:
     for name, layout in LAYOUTS.items():
         if layout.matches(source):
             return name
-    tried = "; ".join(f"{name} ({layout.EXPECTS})" for name, layout in LAYOUTS.items())
-    raise DatasetError(f"{source}: unrecognised dataset layout. Tried: {tried}. Found: {_describe_contents(source)}")
+    tried = "".join(f"\n  {name:<12} {layout.EXPECTS}" for name, layout in LAYOUTS.items())
+    raise DatasetError(f"{source}: unrecognised dataset layout. Tried:{tried}\nFound: {_describe_contents(source)}")
 
 
 def read_dataset(
