@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from synthscan.io.sources import IMAGE_EXTENSIONS
 from synthscan.data.samples import ClassFolder, DatasetError, Sample, collect_class_folders, subfolder, subfolders
+from synthscan.io.sources import IMAGE_EXTENSIONS
 
 NAME = "folder"
 EXPECTS = "expected folders real/ and fake/<generator>/"
