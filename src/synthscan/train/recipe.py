@@ -14,7 +14,8 @@ from typing import Callable
 
 import numpy as np
 
-from synthscan.data.datasets import DatasetError, Sample, read_dataset
+from synthscan.data.datasets import DatasetError, Sample, check_two_classes, read_dataset
+from synthscan.data.validate import validate_samples
 from synthscan.detectors.base import Calibration, CalibratedModel, ModelInfo
 from synthscan.detectors.registry import get_detector_class
 from synthscan.evaluate.metrics import apply_platt, choose_threshold, choose_uncertain_band, fit_platt
@@ -40,7 +41,8 @@ def split_samples(
     train = [s for s in train if s.family not in excluded]
     val = [s for s in val if s.family not in excluded]
     if not train or not val:
-        raise DatasetError(f"{data}: empty train or val split after exclusions")
+        found = ", ".join(sorted({s.split for s in samples} - {""})) or "none"
+        raise DatasetError(f"{data}: empty train or val split after exclusions (splits found: {found})")
     return train, val
 
 
@@ -94,6 +96,12 @@ def train_on_samples(
     """Train, keep the best epoch, calibrate on `val`, save `out/NAME.json` + `.safetensors`."""
     cls = get_detector_class(detector_name)
     detector = cls(cls.Config.model_validate(detector_config or {}))
+    # Dataset problems surface here, before any training: a missing class, then unreadable files.
+    check_two_classes(train, "training set")
+    check_two_classes(val, "validation set")
+    check = validate_samples(train + val)
+    check.raise_if_failed()
+    progress(check.summary())
     cfg = train_config or TrainConfig()
     out = Path(out)
     detector, summary = fit(detector, train, val, cfg, out / "run", progress=progress)
