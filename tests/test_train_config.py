@@ -39,6 +39,7 @@ def test_layers_bundled_then_file_then_options(tmp_path: Path):
         ("[detector]\nwidth = 3\n", "unknown setting(s) ['width']"),
         ("[detector]\nscales = 'two'\n", "[detector]"),
         ("[train\n", "cannot read config"),
+        ("[augment]\njpeg_quality = [100, 50]\n", "[augment]"),
     ],
 )
 def test_config_errors_name_the_problem(tmp_path: Path, text: str, message: str):
