@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import torch
 from torch import nn
 
 
@@ -35,12 +34,10 @@ def build_hf_model(
     if inline_config is not None:
         return model_cls(getattr(transformers, config_class)(**inline_config), **model_kwargs).eval()
     try:
-        # float32 whatever the checkpoint's dtype: the detectors run and train on CPU.
-        model = model_cls.from_pretrained(source, local_files_only=local_files_only, dtype=torch.float32,
-                                          **model_kwargs)
+        model = model_cls.from_pretrained(source, local_files_only=local_files_only, **model_kwargs)
     except OSError as exc:
         raise unavailable(source, exc) from exc
-    return model.eval()
+    return model.float().eval()  # float32 whatever the checkpoint's dtype: detectors run on CPU
 
 
 def unavailable(source: str, cause: Exception) -> BackboneUnavailable:

@@ -1,5 +1,7 @@
-"""RINE: Representations from Intermediate Encoder-blocks of CLIP (report 001; Koutlis &
-Papadopoulos, 2024), plus the UniversalFakeDetect linear probe (Ojha et al., 2023).
+"""RINE: CLS tokens of every CLIP block, weighted by learned importance (report 001).
+
+Representations from Intermediate Encoder-blocks (Koutlis & Papadopoulos, 2024), plus the
+UniversalFakeDetect linear probe (Ojha et al., 2023).
 
 CLIP's last layer encodes semantics and drops the low-level traces that give a generator away.
 Intermediate blocks keep them. So RINE takes the CLS token of EVERY block of a frozen CLIP
