@@ -1,30 +1,62 @@
 """Training augmentations that make trace detectors robust to how images travel.
 
-Each transform takes and returns an RGB uint8 array (H, W, 3) and draws from the given
-`numpy.random.Generator`, so a seeded run is reproducible. PIL does the image work.
+Each transform takes and returns an RGB uint8 array (H, W, 3); the random ones draw from the
+given `numpy.random.Generator`, so a seeded run is reproducible. PIL and numpy do the work.
+
+`augment` composes them from an `AugmentConfig`: a crop to `crop_size` first (sometimes a
+resized crop), then the steps named in `order`, each applied with its own probability and
+drawing its strength from its own range. A step with probability 0 is skipped without drawing
+from the generator. The config comes from keyword arguments or a config file's `[augment]`
+table (`AugmentConfig(**table)`); unknown keys and out-of-range values are refused.
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from typing import Annotated, Callable, Literal
 
 import numpy as np
 from PIL import Image, ImageFilter
+from pydantic import ConfigDict, Field, model_validator
+from pydantic.dataclasses import dataclass
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+Step = Literal["flip", "vflip", "rotate", "blur", "jpeg", "noise"]
 
 
-@dataclass
+@dataclass(config=ConfigDict(extra="forbid"))
 class AugmentConfig:
-    crop_size: int = 256
-    flip_p: float = 0.5
-    jpeg_p: float = 0.5
-    jpeg_quality: tuple[int, int] = (65, 100)
-    blur_p: float = 0.25
-    blur_sigma: tuple[float, float] = (0.2, 1.5)
-    resized_crop_p: float = 0.2
+    crop_size: int = Field(256, gt=0)
+    resized_crop_p: Probability = 0.2
     resized_crop_scale: tuple[float, float] = (0.8, 1.0)  # area fraction kept before resizing back
-    noise_p: float = 0.0
+    flip_p: Probability = 0.5  # horizontal
+    vflip_p: Probability = 0.0
+    # Off by default: rotating resamples every pixel, which blurs the up-sampling traces that
+    # trace detectors look for. Report 004 (semantic baselines) uses up to 10 degrees.
+    rotate_p: Probability = 0.0
+    rotate_degrees: float = Field(10.0, ge=0.0, le=45.0)  # angle drawn from [-d, d]
+    blur_p: Probability = 0.25
+    blur_sigma: tuple[float, float] = (0.2, 1.5)
+    jpeg_p: Probability = 0.5
+    jpeg_quality: tuple[int, int] = (65, 100)
+    noise_p: Probability = 0.0
     noise_sigma: tuple[float, float] = (1.0, 4.0)  # in 0..255 units
+    # Geometry first, then the degradations in the order images meet them (blur, save, noise).
+    order: tuple[Step, ...] = ("flip", "vflip", "rotate", "blur", "jpeg", "noise")
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> "AugmentConfig":
+        for name in ("resized_crop_scale", "blur_sigma", "jpeg_quality", "noise_sigma"):
+            low, high = getattr(self, name)
+            if not 0 <= low <= high:
+                raise ValueError(f"{name} must be a range [low, high] with 0 <= low <= high, got {[low, high]}")
+        if not (0 < self.resized_crop_scale[0] and self.resized_crop_scale[1] <= 1):
+            raise ValueError("resized_crop_scale must lie in (0, 1]")
+        if not (1 <= self.jpeg_quality[0] and self.jpeg_quality[1] <= 100):
+            raise ValueError("jpeg_quality must lie in [1, 100]")
+        if len(set(self.order)) != len(self.order):
+            raise ValueError(f"order names a step twice: {list(self.order)}")
+        return self
 
 
 def random_crop(img: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -44,6 +76,19 @@ def random_resized_crop(img: np.ndarray, size: int, scale: tuple[float, float], 
     return np.asarray(Image.fromarray(crop).resize((size, size), Image.BICUBIC))
 
 
+def rotate(img: np.ndarray, degrees: float) -> np.ndarray:
+    """Rotate about the centre, keeping the size. The image is first mirror-padded by as much as
+    the rotated frame reaches outside it, so the corners hold mirrored content, never the black
+    fill a model could learn as a cue."""
+    h, w = img.shape[:2]
+    theta = np.deg2rad(abs(degrees))
+    pad_y = int(np.ceil((w * np.sin(theta) + h * np.cos(theta) - h) / 2)) + 1
+    pad_x = int(np.ceil((w * np.cos(theta) + h * np.sin(theta) - w) / 2)) + 1
+    padded = np.pad(img, ((pad_y, pad_y), (pad_x, pad_x), (0, 0)), mode="symmetric")
+    turned = np.asarray(Image.fromarray(padded).rotate(degrees, resample=Image.BILINEAR))
+    return turned[pad_y : pad_y + h, pad_x : pad_x + w]
+
+
 def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
     buf = io.BytesIO()
     Image.fromarray(img).save(buf, format="JPEG", quality=int(quality))
@@ -59,18 +104,29 @@ def gaussian_noise(img: np.ndarray, sigma: float, rng: np.random.Generator) -> n
     return np.clip(noisy, 0, 255).astype(np.uint8)
 
 
+Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+
+
+def build_steps(cfg: AugmentConfig) -> list[tuple[float, Transform]]:
+    """(probability, transform) for each step of `cfg.order` that can happen."""
+    transforms: dict[str, tuple[float, Transform]] = {
+        "flip": (cfg.flip_p, lambda img, rng: img[:, ::-1]),
+        "vflip": (cfg.vflip_p, lambda img, rng: img[::-1]),
+        "rotate": (cfg.rotate_p, lambda img, rng: rotate(img, rng.uniform(-cfg.rotate_degrees, cfg.rotate_degrees))),
+        "blur": (cfg.blur_p, lambda img, rng: gaussian_blur(img, rng.uniform(*cfg.blur_sigma))),
+        "jpeg": (cfg.jpeg_p, lambda img, rng: jpeg(img, rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))),
+        "noise": (cfg.noise_p, lambda img, rng: gaussian_noise(img, rng.uniform(*cfg.noise_sigma), rng)),
+    }
+    return [transforms[name] for name in cfg.order if transforms[name][0] > 0]
+
+
 def augment(img: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
-    """Crop (sometimes resized), flip, then blur / JPEG / noise, each with its probability."""
-    if rng.random() < cfg.resized_crop_p:
+    """Crop (sometimes resized) to `cfg.crop_size`, then each step of `cfg.order` with its probability."""
+    if cfg.resized_crop_p > 0 and rng.random() < cfg.resized_crop_p:
         out = random_resized_crop(img, cfg.crop_size, cfg.resized_crop_scale, rng)
     else:
         out = random_crop(img, cfg.crop_size, rng)
-    if rng.random() < cfg.flip_p:
-        out = out[:, ::-1]
-    if rng.random() < cfg.blur_p:
-        out = gaussian_blur(np.ascontiguousarray(out), rng.uniform(*cfg.blur_sigma))
-    if rng.random() < cfg.jpeg_p:
-        out = jpeg(np.ascontiguousarray(out), rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
-    if rng.random() < cfg.noise_p:
-        out = gaussian_noise(out, rng.uniform(*cfg.noise_sigma), rng)
+    for probability, transform in build_steps(cfg):
+        if rng.random() < probability:
+            out = transform(np.ascontiguousarray(out), rng)
     return np.ascontiguousarray(out)

@@ -1,75 +1,52 @@
-"""Labelled image lists: a synthbench-style manifest CSV or a folder layout.
+"""Labelled image lists from any supported dataset layout.
 
-Folder layout: `ROOT/real/**/*` are real photos, `ROOT/fake/<generator>/**/*` are generated
-images of that generator (family "unknown": only a manifest carries families).
+`read_dataset` recognises the layout from the folder names (or takes `layout=`), reads it with
+its module in `synthscan.data.layouts`, and applies the split/track filters. Layouts: a
+synthbench manifest CSV; `real/` + `fake/<generator>/`; CIFAKE; GenImage; ForenSynths.
 """
 
 from __future__ import annotations
 
-import csv
-from dataclasses import dataclass
 from pathlib import Path
 
+from synthscan.data.layouts import LAYOUTS
+from synthscan.data.layouts.folder import read as _read_folder
+from synthscan.data.layouts.manifest import read_manifest
+from synthscan.data.samples import DatasetError, Sample, subfolders
 from synthscan.io.sources import IMAGE_EXTENSIONS
 
-@dataclass(frozen=True)
-class Sample:
-    path: str
-    label: str  # "real" | "fake"
-    generator: str
-    family: str
-    split: str = ""
-
-    @property
-    def y(self) -> int:
-        return int(self.label == "fake")
-
-
-class DatasetError(ValueError):
-    """A dataset that cannot be used as given (reported before any work starts)."""
-
-
-def read_manifest(path: str | Path, *, split: str | None = None, track: str | None = None) -> list[Sample]:
-    path = Path(path)
-    root = path.parent
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        missing = {"path", "label"} - set(reader.fieldnames or ())
-        if missing:
-            raise DatasetError(f"{path}: manifest lacks column(s) {', '.join(sorted(missing))}")
-        samples = []
-        for row in reader:
-            if split and row.get("split") != split:
-                continue
-            if track and row.get("track") != track:
-                continue
-            label = row["label"].strip().lower()
-            if label not in {"real", "fake"}:
-                raise DatasetError(f"{path}: label must be real|fake, got {row['label']!r}")
-            generator = row.get("generator") or ("real" if label == "real" else "unknown")
-            family = row.get("family") or ("real" if label == "real" else "unknown")
-            samples.append(Sample(str(root / row["path"]), label, generator, family, row.get("split", "")))
-    return samples
+__all__ = ["DatasetError", "Sample", "check_two_classes", "detect_layout", "read_dataset", "read_folder", "read_manifest"]
 
 
 def read_folder(root: str | Path) -> list[Sample]:
-    root = Path(root)
-    if not (root / "real").is_dir() or not (root / "fake").is_dir():
-        raise DatasetError(f"{root}: expected folders real/ and fake/<generator>/")
-    samples = [Sample(str(p), "real", "real", "real") for p in _images(root / "real")]
-    for gen_dir in sorted(p for p in (root / "fake").iterdir() if p.is_dir()):
-        samples += [Sample(str(p), "fake", gen_dir.name, "unknown") for p in _images(gen_dir)]
-    return samples
+    return _read_folder(Path(root))
 
 
-def read_dataset(source: str | Path, *, split: str | None = None, track: str | None = None) -> list[Sample]:
+def detect_layout(source: str | Path) -> str:
+    """The name of the first layout whose folder names match `source`; DatasetError if none."""
     source = Path(source)
-    if source.is_file() and source.suffix.lower() == ".csv":
-        samples = read_manifest(source, split=split, track=track)
-    elif source.is_dir():
-        samples = read_folder(source)
-    else:
-        raise DatasetError(f"{source}: not a manifest .csv nor a dataset folder")
+    if not source.exists():
+        raise DatasetError(f"{source}: no such file or folder")
+    for name, layout in LAYOUTS.items():
+        if layout.matches(source):
+            return name
+    tried = "".join(f"\n  {name:<12} {layout.EXPECTS}" for name, layout in LAYOUTS.items())
+    raise DatasetError(f"{source}: unrecognised dataset layout. Tried:{tried}\nFound: {_describe_contents(source)}")
+
+
+def read_dataset(
+    source: str | Path, *, split: str | None = None, track: str | None = None, layout: str | None = None
+) -> list[Sample]:
+    """Samples of `source`, of one split when the layout has splits (layouts without splits ignore
+    `split`) and of one manifest track."""
+    source = Path(source)
+    if layout is None:
+        layout = detect_layout(source)
+    elif layout not in LAYOUTS:
+        raise DatasetError(f"unknown dataset layout {layout!r}; known: {', '.join(LAYOUTS)}")
+    samples = LAYOUTS[layout].read(source, track=track)
+    if split and any(s.split for s in samples):
+        samples = [s for s in samples if s.split == split]
     if not samples:
         raise DatasetError(f"{source}: no images" + (f" in split {split!r}" if split else ""))
     return samples
@@ -82,5 +59,11 @@ def check_two_classes(samples: list[Sample], what: str) -> None:
         raise DatasetError(f"{what}: needs both real and fake images, has only {have}")
 
 
-def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+def _describe_contents(source: Path, shown: int = 8) -> str:
+    if source.is_file():
+        return f"a file with extension {source.suffix or '(none)'!r}"
+    folders = [f"{d.name}/" for d in subfolders(source)]
+    files = [p for p in source.iterdir() if p.is_file()]
+    images = sum(p.suffix.lower() in IMAGE_EXTENSIONS for p in files)
+    listed = ", ".join(folders[:shown]) + (f", ... ({len(folders)} in all)" if len(folders) > shown else "")
+    return f"{len(folders)} folder(s) [{listed}] and {len(files)} file(s), {images} of them images"

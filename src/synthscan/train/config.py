@@ -54,8 +54,12 @@ def _build(cls, values: dict[str, Any], where: str):
     unknown = set(values) - names
     if unknown:
         raise ConfigError(f"{where}: unknown setting(s) {sorted(unknown)}; known: {sorted(names)}")
-    # TOML has arrays, the dataclasses hold (lo, hi) tuples.
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+    from pydantic import ValidationError
+
+    try:  # TOML has arrays, the dataclasses hold (lo, hi) tuples.
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+    except (ValidationError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def resolve_config(

@@ -14,7 +14,8 @@ from typing import Callable
 
 import numpy as np
 
-from synthscan.data.datasets import DatasetError, Sample, read_dataset
+from synthscan.data.datasets import DatasetError, Sample, check_two_classes, read_dataset
+from synthscan.data.validate import validate_samples
 from synthscan.detectors.base import Calibration, CalibratedModel, ModelInfo
 from synthscan.detectors.registry import get_detector_class
 from synthscan.evaluate.metrics import apply_platt, choose_threshold, choose_uncertain_band, fit_platt
@@ -40,7 +41,8 @@ def split_samples(
     train = [s for s in train if s.family not in excluded]
     val = [s for s in val if s.family not in excluded]
     if not train or not val:
-        raise DatasetError(f"{data}: empty train or val split after exclusions")
+        found = ", ".join(sorted({s.split for s in samples} - {""})) or "none"
+        raise DatasetError(f"{data}: empty train or val split after exclusions (splits found: {found})")
     return train, val
 
 
@@ -69,9 +71,37 @@ def train_detector(
     detector_config: dict | None = None,
     progress: Callable[[str], None] = print,
 ) -> CalibratedModel:
+    """Train on DATA's train split (minus excluded families), calibrate on its val split, save."""
+    train, val = split_samples(data, track=track, exclude_families=exclude_families)
+    return train_on_samples(
+        detector_name, train, val, out, name=name, version=version, train_config=train_config,
+        detector_config=detector_config, progress=progress,
+        record={"data": str(data), "track": track, "exclude_families": list(exclude_families)},
+    )
+
+
+def train_on_samples(
+    detector_name: str,
+    train: list[Sample],
+    val: list[Sample],
+    out: str | Path,
+    *,
+    name: str,
+    version: str = "0.1.0",
+    train_config: TrainConfig | None = None,
+    detector_config: dict | None = None,
+    progress: Callable[[str], None] = print,
+    record: dict | None = None,
+) -> CalibratedModel:
+    """Train, keep the best epoch, calibrate on `val`, save `out/NAME.json` + `.safetensors`."""
     cls = get_detector_class(detector_name)
     detector = cls(cls.Config.model_validate(detector_config or {}))
-    train, val = split_samples(data, track=track, exclude_families=exclude_families)
+    # Dataset problems surface here, before any training: a missing class, then unreadable files.
+    check_two_classes(train, "training set")
+    check_two_classes(val, "validation set")
+    check = validate_samples(train + val)
+    check.raise_if_failed()
+    progress(check.summary())
     cfg = train_config or TrainConfig()
     out = Path(out)
     detector, summary = fit(detector, train, val, cfg, out / "run", progress=progress)
@@ -79,8 +109,8 @@ def train_detector(
     summary["calibration"] = calibrate(model, val)
     summary.update(
         command=shlex.join(["synthscan", *sys.argv[1:]]) if Path(sys.argv[0]).name == "synthscan" else shlex.join(sys.argv),
-        data=str(data), track=track, exclude_families=list(exclude_families),
         trained=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        **(record or {}),
     )
     model.info.training = summary
     model.save(out / name)

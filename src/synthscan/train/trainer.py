@@ -36,7 +36,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     patience: int = 4  # epochs without a better val AP before stopping
     seed: int = 0
-    pretrain_epochs: int = 3  # detectors with a real-only stage (spectral-dae's DAE)
+    pretrain_epochs: int = 3  # per real-only stage (spectral-dae's SR network and DAE)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
@@ -69,22 +69,29 @@ def _batches(images, labels, weights, cfg: TrainConfig, rng: np.random.Generator
         yield to_tensor_batch(x), torch.tensor(labels[idx], dtype=torch.float32)
 
 
-def _pretrain_dae(detector, images, labels, cfg: TrainConfig, rng, log):
-    """Stage 1 of spectral-dae: the denoiser learns real photos only, then is frozen."""
+def real_only_stages(detector) -> list[str]:
+    """Sub-modules trained on reals before the classifier, in order (spectral-dae: its learned
+    super-resolution network `sr` when configured, then its denoiser `dae`); each has a `<name>_loss`."""
+    return [n for n in ("sr", "dae") if getattr(detector, n, None) is not None and hasattr(detector, f"{n}_loss")]
+
+
+def _pretrain(detector, stage: str, images, labels, cfg: TrainConfig, rng, log):
+    """Train `detector.<stage>` on real photos only with `detector.<stage>_loss`, then freeze it."""
+    module, loss_fn = getattr(detector, stage), getattr(detector, f"{stage}_loss")
     reals = [img for img, y in zip(images, labels) if y == 0]
     weights = np.full(len(reals), 1.0 / len(reals))
-    opt = torch.optim.Adam(detector.dae.parameters(), lr=cfg.lr)
+    opt = torch.optim.Adam(module.parameters(), lr=cfg.lr)
     detector.train()
     for epoch in range(cfg.pretrain_epochs):
         losses = []
         for x, _ in _batches(reals, np.zeros(len(reals)), weights, cfg, rng):
-            loss = detector.dae_loss(x.to(next(detector.parameters()).device))
+            loss = loss_fn(x.to(next(module.parameters()).device))
             opt.zero_grad()
             loss.backward()
             opt.step()
             losses.append(loss.item())
-        log({"stage": "dae", "epoch": epoch + 1, "mse": float(np.mean(losses))})
-    for p in detector.dae.parameters():
+        log({"stage": stage, "epoch": epoch + 1, "mse": float(np.mean(losses))})
+    for p in module.parameters():
         p.requires_grad_(False)
 
 
@@ -134,19 +141,20 @@ def fit(
         rng = np.random.default_rng([cfg.seed, state["epoch"]])
         torch.manual_seed(cfg.seed + state["epoch"])
         progress(f"resumed from {ckpt_path} after epoch {state['epoch']}")
-        if state["pretrained"] and hasattr(detector, "dae"):
-            for p in detector.dae.parameters():
-                p.requires_grad_(False)
+        if state["pretrained"]:
+            for stage in real_only_stages(detector):
+                getattr(detector, stage).requires_grad_(False)
 
-    if hasattr(detector, "dae_loss") and not state["pretrained"]:
-        _pretrain_dae(detector, train_images, labels, cfg, rng, log)
+    if real_only_stages(detector) and not state["pretrained"]:
+        for stage in real_only_stages(detector):
+            _pretrain(detector, stage, train_images, labels, cfg, rng, log)
         state["pretrained"] = True
 
     n_fake, n_real = labels.sum(), len(labels) - labels.sum()
     while state["epoch"] < cfg.epochs and state["stale"] < cfg.patience:
         detector.train()
-        if hasattr(detector, "dae"):
-            detector.dae.eval()  # frozen stage: no dropout noise in the residual
+        for stage in real_only_stages(detector):
+            getattr(detector, stage).eval()  # frozen stages: no dropout noise in the residual
         losses, t_epoch = [], time.time()
         for x, y in _batches(train_images, labels, weights, cfg, rng):
             x, y = x.to(device), y.to(device)
