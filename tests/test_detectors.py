@@ -20,6 +20,11 @@ SMALL = 64
 SMALL_CONFIGS = {
     "npr": dict(input=InputPolicy(crop_size=SMALL), widths=(8, 8, 16, 16)),
     "spectral-dae": dict(input=InputPolicy(crop_size=SMALL), dae_widths=(4, 8, 8), cnn_widths=(4, 8, 8), hidden=16),
+    # Pretrained-backbone detectors default to hub weights; tiny random ones keep the tests offline.
+    "rine": dict(input=InputPolicy(mode="resize", crop_size=SMALL), proj_dim=8, vision_config=dict(
+        hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2, image_size=SMALL, patch_size=16)),
+    "backbone": dict(input=InputPolicy(mode="resize", crop_size=SMALL), arch="resnet50", head="mlp", mlp_hidden=(8,),
+                     arch_config=dict(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1])),
 }
 DETECTORS = list(list_detectors())
 

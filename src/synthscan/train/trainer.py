@@ -158,7 +158,10 @@ def fit(
         losses, t_epoch = [], time.time()
         for x, y in _batches(train_images, labels, weights, cfg, rng):
             x, y = x.to(device), y.to(device)
-            loss = F.binary_cross_entropy_with_logits(detector(x), y)
+            if hasattr(detector, "training_loss"):  # a detector with its own objective (rine, backbone)
+                loss = detector.training_loss(x, y)
+            else:
+                loss = F.binary_cross_entropy_with_logits(detector(x), y)
             opt.zero_grad()
             loss.backward()
             opt.step()
