@@ -44,6 +44,6 @@ def train(
         train_detector(detector, data, out, name=name or detector, version=version, track=track or None,
                        exclude_families=tuple(exclude_family), train_config=cfg,
                        detector_config=detector_config)
-    except (DatasetError, KeyError) as exc:
+    except (DatasetError, KeyError, OSError) as exc:  # OSError: e.g. pretrained backbone weights not available
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(ExitCode.USAGE) from None
