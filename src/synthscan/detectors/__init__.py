@@ -1,6 +1,6 @@
 """The detector zoo. Importing this package registers every built-in detector."""
 
-from synthscan.detectors import freqnet_wavelet, lenet, mlp, npr, resnet18_scratch, spectral_dae  # noqa: F401  (each registers itself)
+from synthscan.detectors import freqnet_wavelet, lenet, mlp, npr, resnet18_scratch, spai_style, spectral_dae, texture_gbm  # noqa: F401  (each registers itself)
 from synthscan.detectors.base import CalibratedModel, Detector, InputPolicy, ModelInfo
 from synthscan.detectors.registry import (
     DEFAULT_MODEL,

@@ -9,12 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import shlex
 import sys
+import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from synthscan.data.datasets import DatasetError, Sample, read_dataset
+from synthscan.data.datasets import DatasetError, Sample, check_two_classes, read_dataset
 from synthscan.detectors.base import Calibration, CalibratedModel, ModelInfo
 from synthscan.detectors.registry import get_detector_class
 from synthscan.evaluate.metrics import apply_platt, choose_threshold, choose_uncertain_band, fit_platt
@@ -74,7 +75,14 @@ def train_detector(
     train, val = split_samples(data, track=track, exclude_families=exclude_families)
     cfg = train_config or TrainConfig()
     out = Path(out)
-    detector, summary = fit(detector, train, val, cfg, out / "run", progress=progress)
+    if hasattr(detector, "fit_arrays"):  # fitted in one go, not by SGD (texture-gbm)
+        check_two_classes(train, "training set")
+        t0 = time.time()
+        summary = detector.fit_arrays([load_rgb(s.path) for s in train], np.array([s.y for s in train]))
+        summary.update(train_images=len(train), seconds=round(time.time() - t0, 1))
+        progress(f"fitted {detector_name} on {len(train)} images in {summary['seconds']}s")
+    else:
+        detector, summary = fit(detector, train, val, cfg, out / "run", progress=progress)
     model = CalibratedModel(detector, ModelInfo(detector=detector_name, name=name, version=version))
     summary["calibration"] = calibrate(model, val)
     summary.update(

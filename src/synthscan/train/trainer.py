@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -36,7 +36,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     patience: int = 4  # epochs without a better val AP before stopping
     seed: int = 0
-    pretrain_epochs: int = 3  # detectors with a real-only stage (spectral-dae's DAE)
+    pretrain_epochs: int = 3  # detectors with a real-only stage (spectral-dae's DAE, spai-style)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
@@ -78,22 +78,33 @@ def _batches(images, labels, weights, cfg: TrainConfig, rng: np.random.Generator
         yield to_tensor_batch(x), torch.tensor(labels[idx], dtype=torch.float32)
 
 
-def _pretrain_dae(detector, images, labels, cfg: TrainConfig, rng, log):
-    """Stage 1 of spectral-dae: the denoiser learns real photos only, then is frozen."""
+def _pretrain_stage(detector):
+    """(loss, parameters, name) of a detector's real-only first stage, or None: spectral-dae's
+    denoiser (`dae_loss`), or any detector with `pretrain_loss` + `pretrain_parameters()`."""
+    if hasattr(detector, "pretrain_loss"):
+        return detector.pretrain_loss, list(detector.pretrain_parameters()), "pretrain"
+    if hasattr(detector, "dae_loss"):
+        return detector.dae_loss, list(detector.dae.parameters()), "dae"
+    return None
+
+
+def _pretrain_on_reals(detector, stage, images, labels, cfg: TrainConfig, rng, log):
+    """Stage 1: the real-only part learns real photos only, then is frozen."""
+    loss_fn, params, stage_name = stage
     reals = [img for img, y in zip(images, labels) if y == 0]
     weights = np.full(len(reals), 1.0 / len(reals))
-    opt = torch.optim.Adam(detector.dae.parameters(), lr=cfg.lr)
+    opt = torch.optim.Adam(params, lr=cfg.lr)
     detector.train()
     for epoch in range(cfg.pretrain_epochs):
         losses = []
         for x, _ in _batches(reals, np.zeros(len(reals)), weights, cfg, rng):
-            loss = detector.dae_loss(x)
+            loss = loss_fn(x)
             opt.zero_grad()
             loss.backward()
             opt.step()
             losses.append(loss.item())
-        log({"stage": "dae", "epoch": epoch + 1, "mse": float(np.mean(losses))})
-    for p in detector.dae.parameters():
+        log({"stage": stage_name, "epoch": epoch + 1, "loss": float(np.mean(losses))})
+    for p in params:
         p.requires_grad_(False)
 
 
@@ -124,9 +135,14 @@ def fit(
     labels = np.array([s.y for s in train])
     val_y = np.array([s.y for s in val])
     weights = sample_weights(train)
+    policy = detector.input_policy
+    if policy.mode == "resize":  # train on what a scan sees: the whole image at the detector's size
+        train_images = [make_tiles(img, policy).crops[0] for img in train_images]
+        cfg = replace(cfg, augment=replace(cfg.augment, crop_size=policy.crop_size))
     progress(f"loaded {len(train)} train / {len(val)} val images in {time.time() - t0:.0f}s")
 
     ckpt_path = out_dir / "checkpoint.pt"
+    stage = _pretrain_stage(detector)
     state = {"epoch": 0, "best_ap": -1.0, "best_epoch": 0, "stale": 0, "pretrained": False}
     params = detector.classifier_parameters() if hasattr(detector, "classifier_parameters") else detector.parameters()
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -140,12 +156,12 @@ def fit(
         rng = np.random.default_rng([cfg.seed, state["epoch"]])
         torch.manual_seed(cfg.seed + state["epoch"])
         progress(f"resumed from {ckpt_path} after epoch {state['epoch']}")
-        if state["pretrained"] and hasattr(detector, "dae"):
-            for p in detector.dae.parameters():
+        if state["pretrained"] and stage is not None:
+            for p in stage[1]:
                 p.requires_grad_(False)
 
-    if hasattr(detector, "dae_loss") and not state["pretrained"]:
-        _pretrain_dae(detector, train_images, labels, cfg, rng, log)
+    if stage is not None and not state["pretrained"]:
+        _pretrain_on_reals(detector, stage, train_images, labels, cfg, rng, log)
         state["pretrained"] = True
 
     n_fake, n_real = labels.sum(), len(labels) - labels.sum()
