@@ -21,7 +21,8 @@ SMALL_CONFIGS = {
     "npr": dict(input=InputPolicy(crop_size=SMALL), widths=(8, 8, 16, 16)),
     "spectral-dae": dict(input=InputPolicy(crop_size=SMALL), dae_widths=(4, 8, 8), cnn_widths=(4, 8, 8), hidden=16),
 }
-DETECTORS = list(list_detectors())
+# Networks only: texture-gbm is fitted, not built ready to run (tested in test_zoo_scratch.py).
+DETECTORS = [name for name, cls in list_detectors().items() if not hasattr(cls, "fit_arrays")]
 
 
 def make(name: str, seed: int = 0) -> Detector:
