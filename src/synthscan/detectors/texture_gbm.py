@@ -5,7 +5,7 @@ Each tile is described by 74 numbers computed with scikit-image and scipy:
   ASM at distances 1 and 2, averaged over 4 angles (12);
 - LBP (uniform local binary patterns) histograms at (P=8, R=1) and (P=16, R=2) (28);
 - HOG: per orientation, mean and std of the block-normalised histograms over the tile (18);
-- residual statistics of Y, Cb and Cr (value minus its 3x3 median): std, mean |r|, skewness,
+- residual statistics of Y, Cb and Cr (value minus the mean of its 8 neighbours): std, mean |r|, skewness,
   kurtosis, lag-1 autocorrelation, plus the Cb-Cr residual correlation (16). Generators render
   chroma differently from camera demosaicing and 4:2:0 chroma subsampling.
 A scikit-learn HistGradientBoostingClassifier separates real from fake tiles. It is fitted once
@@ -37,8 +37,13 @@ TREE_FIELDS = ("tree_value", "tree_feature", "tree_threshold", "tree_missing_lef
                "tree_is_leaf", "baseline")
 
 
-def _residual_stats(channel: np.ndarray) -> list[float]:
-    r = channel - ndimage.median_filter(channel, size=3)
+def neighbour_residual(channel: np.ndarray) -> np.ndarray:
+    """Value minus the mean of its 8 neighbours: what local interpolation cannot predict."""
+    window_sum = ndimage.uniform_filter(channel, size=3, mode="reflect") * 9
+    return channel - (window_sum - channel) / 8
+
+
+def _residual_stats(r: np.ndarray) -> list[float]:
     flat = r.ravel()
     lag1 = np.corrcoef(r[:, :-1].ravel(), r[:, 1:].ravel())[0, 1] if flat.std() > 0 else 0.0
     return [flat.std(), np.abs(flat).mean(), stats.skew(flat), stats.kurtosis(flat), lag1]
@@ -60,9 +65,9 @@ def texture_features(rgb: np.ndarray, glcm_levels: int = 32) -> np.ndarray:
     blocks = hog(grey, orientations=9, pixels_per_cell=(16, 16), cells_per_block=(2, 2), feature_vector=False)
     blocks = blocks.reshape(-1, 9)
     ycbcr = rgb.astype(np.float64) @ np.array([[0.299, -0.168736, 0.5], [0.587, -0.331264, -0.418688], [0.114, 0.5, -0.081312]])
-    residual_feats = [_residual_stats(ycbcr[..., i]) for i in range(3)]
-    cb_r = ycbcr[..., 1] - ndimage.median_filter(ycbcr[..., 1], size=3)
-    cr_r = ycbcr[..., 2] - ndimage.median_filter(ycbcr[..., 2], size=3)
+    residuals = [neighbour_residual(ycbcr[..., i]) for i in range(3)]
+    residual_feats = [_residual_stats(r) for r in residuals]
+    cb_r, cr_r = residuals[1], residuals[2]
     cross = np.corrcoef(cb_r.ravel(), cr_r.ravel())[0, 1] if cb_r.std() > 0 and cr_r.std() > 0 else 0.0
     with np.errstate(invalid="ignore"):
         return np.concatenate([*glcm_feats, *lbp_feats, blocks.mean(0), blocks.std(0), *map(np.asarray, residual_feats),
