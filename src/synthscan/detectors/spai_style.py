@@ -1,5 +1,7 @@
-"""SPAI-style spectral out-of-distribution detector (report 003's third option; after Karageorgiou
-et al., "Any-resolution AI-generated image detection by spectral learning", CVPR 2025).
+"""SPAI-style spectral out-of-distribution detector (report 003's third option).
+
+After SPAI (Karageorgiou et al., "Any-resolution AI-generated image detection by spectral
+learning", CVPR 2025), much smaller and trained from scratch.
 
 Stage 1, real images only (`pretrain_loss`): a small ViT sees an image whose spectrum has lost
 one radial band (either the frequencies below `mask_radius` or those above it, drawn at random)
