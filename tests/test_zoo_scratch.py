@@ -205,14 +205,43 @@ def test_spai_fusion_flag_adds_the_cnn_branch():
     assert ood.shape == (2, 2 * 2 + 2 * 4) and torch.isfinite(ood).all()
 
 
+def write_dataset(root, n: int = 10, size: int = 40, seed: int = 3):
+    """Smooth "real" and noisy "fake" PNGs plus a manifest with fixed splits (3 of each class in
+    val): a folder's hash split depends on tmp_path and could leave a class out of val."""
+    images, labels = smooth_and_noisy(n, size, seed=seed)
+    root.mkdir(parents=True)
+    rows = ["path,label,split"]
+    for i, (img, y) in enumerate(zip(images, labels)):
+        Image.fromarray(img).save(root / f"{i}.png")
+        rows.append(f"{i}.png,{'fake' if y else 'real'},{'val' if i % n < 3 else 'train'}")
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    return root / "manifest.csv"
+
+
+def test_texture_gbm_trains_through_the_recipe(tmp_path):
+    root = write_dataset(tmp_path / "data")
+    config = dict(input=InputPolicy(crop_size=32, max_tiles=1), max_iter=10)
+    model = train_detector("texture-gbm", root, tmp_path / "out", name="tiny-gbm", track=None,
+                           detector_config=config, progress=lambda _: None)
+    assert model.info.training["trees"] == 10 and model.info.training["train_images"] > 0
+    loaded = CalibratedModel.load(tmp_path / "out" / "tiny-gbm.json")
+    x = to_tensor_batch(np.stack(smooth_and_noisy(2, 32, seed=9)[0]))
+    assert torch.equal(loaded.logits(x), model.logits(x))
+
+
+def test_resize_detector_trains_at_its_own_input_size(tmp_path):
+    """The augmentation's crop (256 by default) is replaced by the detector's 32-px input."""
+    root = write_dataset(tmp_path / "data", size=48)
+    cfg = TrainConfig(epochs=1, batch_size=8)
+    assert cfg.augment.crop_size != 32
+    model = train_detector("mlp", root, tmp_path / "out", name="tiny-mlp", track=None, train_config=cfg,
+                           detector_config=SMALL["mlp"], progress=lambda _: None)
+    assert model.info.training["config"]["augment"]["crop_size"] == 32
+
+
 def test_spai_trains_through_the_recipe_with_a_frozen_vit(tmp_path):
     """Both stages run through the shared trainer; stage 2 leaves the ViT as stage 1 left it."""
-    root = tmp_path / "data"
-    images, labels = smooth_and_noisy(10, 40, seed=3)
-    for i, (img, y) in enumerate(zip(images, labels)):
-        folder = root / ("fake/noise" if y else "real")
-        folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(img).save(folder / f"{i}.png")
+    root = write_dataset(tmp_path / "data")
     cfg = TrainConfig(epochs=2, batch_size=8, pretrain_epochs=1, augment=AugmentConfig(crop_size=32, jpeg_p=0, blur_p=0))
     messages = []
     model = train_detector("spai-style", root, tmp_path / "out", name="tiny-spai", track=None, train_config=cfg,
