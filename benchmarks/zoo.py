@@ -50,8 +50,8 @@ ABLATIONS = {
         "+ spatial attention": {"spatial_attention": True},
     },
     "freqnet-wavelet": {
-        "FreqNet only": {"use_wavelet": False},
-        "wavelet only": {"use_freqnet": False},
+        "FreqNet only": {"wavelet": False},
+        "wavelet only": {"freqnet": False},
     },
 }
 FAMILIES = ("gan", "diffusion")

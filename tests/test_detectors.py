@@ -26,7 +26,8 @@ SMALL_CONFIGS = {
     "backbone": dict(input=InputPolicy(mode="resize", crop_size=SMALL), arch="resnet50", head="mlp", mlp_hidden=(8,),
                      arch_config=dict(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1])),
 }
-DETECTORS = list(list_detectors())
+# Networks only: texture-gbm is fitted, not built ready to run (tested in test_zoo_scratch.py).
+DETECTORS = [name for name, cls in list_detectors().items() if not hasattr(cls, "fit_arrays")]
 
 
 def make(name: str, seed: int = 0) -> Detector:

@@ -1,6 +1,17 @@
 """The detector zoo. Importing this package registers every built-in detector."""
 
-from synthscan.detectors import backbone, npr, rine, spectral_dae  # noqa: F401  (each registers itself)
+from synthscan.detectors import (  # noqa: F401  (each registers itself)
+    backbone,
+    freqnet_wavelet,
+    lenet,
+    mlp,
+    npr,
+    resnet18_scratch,
+    rine,
+    spai_style,
+    spectral_dae,
+    texture_gbm,
+)
 from synthscan.detectors.base import CalibratedModel, Detector, InputPolicy, ModelInfo
 from synthscan.detectors.registry import (
     DEFAULT_MODEL,

@@ -79,6 +79,11 @@ class Detector(torch.nn.Module):
         """Layers for Grad-CAM / activation maps, the first being the default."""
         return {}
 
+    def real_only_stages(self) -> list[str]:
+        """Sub-modules the trainer fits on real photos first and then freezes, in order; each
+        `self.<name>` has a `self.<name>_loss(real_batch)`. Most detectors have none."""
+        return []
+
 
 class ModelInfo(BaseModel):
     """What is saved next to the weights (the `.json` half of a model)."""

@@ -142,6 +142,9 @@ class SpectralDAEDetector(Detector):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.pool(self.cnn(self.spectrum(x)))).squeeze(1)
 
+    def real_only_stages(self) -> list[str]:
+        return ["sr", "dae"] if self.sr is not None else ["dae"]
+
     def sr_loss(self, clean: torch.Tensor) -> torch.Tensor:
         """Self-supervised SR: box-down-scale real crops by `sr_scale`, learn to restore them."""
         s = self.config.sr_scale

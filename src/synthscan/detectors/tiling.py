@@ -88,7 +88,8 @@ def score_tiles(logit_fn, tiles: list[Tiles], batch_size: int = 32) -> list[np.n
 
     if not tiles:
         return []
-    device = next(logit_fn.parameters()).device if isinstance(logit_fn, torch.nn.Module) else torch.device("cpu")
+    first = next(logit_fn.parameters(), None) if isinstance(logit_fn, torch.nn.Module) else None
+    device = first.device if first is not None else torch.device("cpu")  # parameter-free: texture-gbm
     crops = np.concatenate([t.crops for t in tiles])
     with torch.inference_mode():
         raw = torch.cat(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -36,7 +36,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     patience: int = 4  # epochs without a better val AP before stopping
     seed: int = 0
-    pretrain_epochs: int = 3  # per real-only stage (spectral-dae's SR network and DAE)
+    pretrain_epochs: int = 3  # per real-only stage (spectral-dae's SR network and DAE, spai-style's ViT)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
@@ -70,9 +70,9 @@ def _batches(images, labels, weights, cfg: TrainConfig, rng: np.random.Generator
 
 
 def real_only_stages(detector) -> list[str]:
-    """Sub-modules trained on reals before the classifier, in order (spectral-dae: its learned
-    super-resolution network `sr` when configured, then its denoiser `dae`); each has a `<name>_loss`."""
-    return [n for n in ("sr", "dae") if getattr(detector, n, None) is not None and hasattr(detector, f"{n}_loss")]
+    """Sub-modules trained on real photos before the classifier, in order (see
+    `Detector.real_only_stages`); each `detector.<name>` has a `detector.<name>_loss`."""
+    return detector.real_only_stages() if hasattr(detector, "real_only_stages") else []
 
 
 def _pretrain(detector, stage: str, images, labels, cfg: TrainConfig, rng, log):
@@ -90,7 +90,7 @@ def _pretrain(detector, stage: str, images, labels, cfg: TrainConfig, rng, log):
             loss.backward()
             opt.step()
             losses.append(loss.item())
-        log({"stage": stage, "epoch": epoch + 1, "mse": float(np.mean(losses))})
+        log({"stage": stage, "epoch": epoch + 1, "loss": float(np.mean(losses))})
     for p in module.parameters():
         p.requires_grad_(False)
 
@@ -125,6 +125,10 @@ def fit(
     labels = np.array([s.y for s in train])
     val_y = np.array([s.y for s in val])
     weights = sample_weights(train)
+    policy = detector.input_policy
+    if policy.mode == "resize":  # train on what a scan sees: the whole image at the detector's size
+        train_images = [make_tiles(img, policy).crops[0] for img in train_images]
+        cfg = replace(cfg, augment=replace(cfg.augment, crop_size=policy.crop_size))
     progress(f"loaded {len(train)} train / {len(val)} val images in {time.time() - t0:.0f}s")
 
     ckpt_path = out_dir / "checkpoint.pt"

@@ -1,0 +1,173 @@
+"""Hand-crafted texture features + gradient boosting (report 002's "also tried" features).
+
+Each tile is described by 74 numbers computed with scikit-image and scipy:
+- GLCM (grey-level co-occurrence) contrast, dissimilarity, homogeneity, energy, correlation and
+  ASM at distances 1 and 2, averaged over 4 angles (12);
+- LBP (uniform local binary patterns) histograms at (P=8, R=1) and (P=16, R=2) (28);
+- HOG: per orientation, mean and std of the block-normalised histograms over the tile (18);
+- residual statistics of Y, Cb and Cr (value minus the mean of its 8 neighbours): std, mean |r|, skewness,
+  kurtosis, lag-1 autocorrelation, plus the Cb-Cr residual correlation (16). Generators render
+  chroma differently from camera demosaicing and 4:2:0 chroma subsampling.
+A scikit-learn HistGradientBoostingClassifier separates real from fake tiles. It is fitted once
+by `fit_arrays` (the training recipe calls it instead of the SGD loop); the image's logit is the
+mean of its tiles' logits, like every detector.
+
+Saving: no pickle. After fitting, every tree's node arrays (feature, threshold, missing-value
+direction, children, leaf value) are copied into padded tensors (buffers, so they go to
+safetensors) and prediction walks those arrays; it does not need the scikit-learn object, and
+agrees with its `decision_function` (tested). Trees were kept (rather than a linear model on
+standardised features) because the node arrays are plain numbers and the report names GBM.
+Needs scikit-image: `pip install 'synthscan[texture]'`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from pydantic import BaseModel, Field
+from scipy import ndimage, stats
+
+from synthscan.detectors.base import Detector, InputPolicy
+from synthscan.detectors.registry import register_detector
+from synthscan.detectors.tiling import make_tiles
+
+GLCM_PROPS = ("contrast", "dissimilarity", "homogeneity", "energy", "correlation", "ASM")
+# Buffers holding the fitted trees: their shapes are only known after fitting.
+TREE_FIELDS = ("tree_value", "tree_feature", "tree_threshold", "tree_missing_left", "tree_left", "tree_right",
+               "tree_is_leaf", "baseline")
+
+
+def neighbour_residual(channel: np.ndarray) -> np.ndarray:
+    """Value minus the mean of its 8 neighbours: what local interpolation cannot predict."""
+    window_sum = ndimage.uniform_filter(channel, size=3, mode="reflect") * 9
+    return channel - (window_sum - channel) / 8
+
+
+def _residual_stats(r: np.ndarray) -> list[float]:
+    flat = r.ravel()
+    lag1 = np.corrcoef(r[:, :-1].ravel(), r[:, 1:].ravel())[0, 1] if flat.std() > 0 else 0.0
+    return [flat.std(), np.abs(flat).mean(), stats.skew(flat), stats.kurtosis(flat), lag1]
+
+
+def texture_features(rgb: np.ndarray, glcm_levels: int = 32) -> np.ndarray:
+    """The 74 features of one uint8 RGB tile (at least 32 x 32). NaN where undefined (flat tiles)."""
+    from skimage.feature import graycomatrix, graycoprops, hog, local_binary_pattern
+
+    grey = np.asarray(rgb.astype(np.float64) @ [0.299, 0.587, 0.114])
+    grey_u8 = grey.round().clip(0, 255).astype(np.uint8)
+    glcm = graycomatrix(grey_u8 // (256 // glcm_levels), distances=[1, 2], angles=[0, np.pi / 4, np.pi / 2, 3 * np.pi / 4],
+                        levels=glcm_levels, symmetric=True, normed=True)
+    glcm_feats = [graycoprops(glcm, p).mean(axis=1) for p in GLCM_PROPS]  # each (2 distances,)
+    lbp_feats = [
+        np.bincount(local_binary_pattern(grey_u8, p, r, method="uniform").astype(int).ravel(), minlength=p + 2) / grey.size
+        for p, r in ((8, 1), (16, 2))
+    ]
+    blocks = hog(grey, orientations=9, pixels_per_cell=(16, 16), cells_per_block=(2, 2), feature_vector=False)
+    blocks = blocks.reshape(-1, 9)
+    ycbcr = rgb.astype(np.float64) @ np.array([[0.299, -0.168736, 0.5], [0.587, -0.331264, -0.418688], [0.114, 0.5, -0.081312]])
+    residuals = [neighbour_residual(ycbcr[..., i]) for i in range(3)]
+    residual_feats = [_residual_stats(r) for r in residuals]
+    cb_r, cr_r = residuals[1], residuals[2]
+    cross = np.corrcoef(cb_r.ravel(), cr_r.ravel())[0, 1] if cb_r.std() > 0 and cr_r.std() > 0 else 0.0
+    with np.errstate(invalid="ignore"):
+        return np.concatenate([*glcm_feats, *lbp_feats, blocks.mean(0), blocks.std(0), *map(np.asarray, residual_feats),
+                               [cross]]).astype(np.float64)
+
+
+class TextureGBMConfig(BaseModel):
+    # 128-px tiles: large enough for stable texture statistics; 4 tiles per 256x256 image.
+    input: InputPolicy = Field(default_factory=lambda: InputPolicy(mode="tiles", crop_size=128, max_tiles=16))
+    glcm_levels: int = 32
+    max_iter: int = 200
+    learning_rate: float = 0.1
+    max_leaf_nodes: int = 31
+    l2_regularization: float = 0.0
+    seed: int = 0
+
+
+@register_detector
+class TextureGBMDetector(Detector):
+    name = "texture-gbm"
+    Config = TextureGBMConfig
+
+    def __init__(self, config: TextureGBMConfig | None = None):
+        super().__init__(config)
+        for field in TREE_FIELDS:
+            self.register_buffer(field, torch.empty(0))
+
+    @property
+    def fitted(self) -> bool:
+        return self.tree_value.numel() > 0
+
+    def features(self, crops: np.ndarray) -> np.ndarray:
+        """(N, H, W, 3) uint8 tiles -> (N, 74) features."""
+        return np.stack([texture_features(c, self.config.glcm_levels) for c in crops])
+
+    def fit_arrays(self, images: list[np.ndarray], labels: np.ndarray) -> dict:
+        """Fit on every tile of every image (uint8 RGB), each tile labelled like its image."""
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        c = self.config
+        tiles = [make_tiles(img, self.input_policy).crops for img in images]
+        x = self.features(np.concatenate(tiles))
+        y = np.concatenate([np.full(len(t), label) for t, label in zip(tiles, labels)])
+        gbm = HistGradientBoostingClassifier(
+            max_iter=c.max_iter, learning_rate=c.learning_rate, max_leaf_nodes=c.max_leaf_nodes,
+            l2_regularization=c.l2_regularization, random_state=c.seed,
+        ).fit(x, y)
+        self._store_trees(gbm)
+        return {"train_tiles": len(y), "features": x.shape[1], "trees": len(gbm._predictors)}
+
+    def _store_trees(self, gbm) -> None:
+        """Copy each tree's node arrays (scikit-learn's `_predictors`) into padded buffers."""
+        nodes = [predictors[0].nodes for predictors in gbm._predictors]  # binary: one tree per iteration
+        width = max(len(n) for n in nodes)
+
+        def padded(field: str, dtype: torch.dtype) -> torch.Tensor:
+            out = np.zeros((len(nodes), width), dtype=nodes[0][field].dtype)
+            for i, n in enumerate(nodes):
+                out[i, : len(n)] = n[field]
+            return torch.from_numpy(out.astype(np.float64 if dtype == torch.float64 else out.dtype)).to(dtype)
+
+        self.tree_value = padded("value", torch.float64)
+        self.tree_feature = padded("feature_idx", torch.int64)
+        self.tree_threshold = padded("num_threshold", torch.float64)
+        self.tree_missing_left = padded("missing_go_to_left", torch.bool)
+        self.tree_left = padded("left", torch.int64)
+        self.tree_right = padded("right", torch.int64)
+        self.tree_is_leaf = padded("is_leaf", torch.bool)
+        self.baseline = torch.tensor(gbm._baseline_prediction, dtype=torch.float64).reshape(1)
+
+    def decision_function(self, x: np.ndarray) -> np.ndarray:
+        """Raw GBM score (log-odds of fake) per feature row, by walking the stored trees."""
+        if not self.fitted:
+            raise RuntimeError("texture-gbm is not fitted: train it (synthscan train) or load a trained model")
+        value, feature = self.tree_value.numpy(), self.tree_feature.numpy()
+        threshold, missing_left = self.tree_threshold.numpy(), self.tree_missing_left.numpy()
+        left, right, is_leaf = self.tree_left.numpy(), self.tree_right.numpy(), self.tree_is_leaf.numpy()
+        trees = np.arange(len(value))[:, None]
+        node = np.zeros((len(value), len(x)), dtype=np.int64)  # every sample starts at each tree's root
+        rows = np.arange(len(x))[None, :]
+        while not is_leaf[trees, node].all():
+            v = x[rows, feature[trees, node]]
+            go_left = np.where(np.isnan(v), missing_left[trees, node], v <= threshold[trees, node])
+            node = np.where(is_leaf[trees, node], node, np.where(go_left, left[trees, node], right[trees, node]))
+        raw = np.full(len(x), self.baseline.item())
+        for leaf_values in value[trees, node]:  # summed tree by tree, in scikit-learn's order
+            raw += leaf_values
+        return raw
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        crops = (x * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        return torch.from_numpy(self.decision_function(self.features(crops))).float().to(x.device)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # The trees' sizes come from the file: resize the empty buffers before torch copies into them.
+        for field in TREE_FIELDS:
+            if prefix + field in state_dict:
+                setattr(self, field, torch.empty_like(state_dict[prefix + field]))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def attribution_layers(self) -> dict[str, torch.nn.Module]:
+        return {}  # not a network: explanations use perturbation (occlusion), not gradients
