@@ -150,7 +150,11 @@ def spectrum_summary(rgb: np.ndarray, detector=None) -> SpectrumSummary:
 
 
 def trace_maps(rgb: np.ndarray, detector=None) -> list[MapImage]:
-    """Residual, NPR and spectrum pictures (PNG, base64) with a note on how to read each."""
+    """Residual, NPR and spectrum pictures (PNG, base64) with a note on how to read each, plus
+    the spectrum's profile against the bundled generator-family means when the image is large
+    enough (>= SPECTRUM_TILE px) for the same frequency grid."""
+    from synthscan.explain.fingerprints import family_profile_map  # it builds on this module
+
     residual = noise_residual(rgb, detector)
     spectrum = residual_log_spectrum(residual)
     peaks = find_peaks(spectrum)
@@ -159,7 +163,7 @@ def trace_maps(rgb: np.ndarray, detector=None) -> list[MapImage]:
         getattr(detector, "detector", detector), "dae", None) is not None else "a Gaussian high-pass (sigma 1 px)"
     peak_note = (f"{len(peaks)} periodic peak(s) stand out (strongest at {peaks[0][0]:.3f}, {peaks[0][1]:.3f} cycles/pixel)."
                  if peaks else "No periodic peak stands out.")
-    return [
+    maps = [
         _map("residual", "Noise residual", np.abs(residual),
              f"Image minus {denoiser}; bright = strong residual. A camera leaves even noise, "
              "generators leave patterned or missing noise."),
@@ -169,6 +173,8 @@ def trace_maps(rgb: np.ndarray, detector=None) -> list[MapImage]:
              "Centre = low frequencies, edges = 0.5 cycles/pixel; isolated bright dots are periodic "
              f"(up-sampling) traces. {peak_note}"),
     ]
+    profile_chart = family_profile_map(azimuthal_profile(spectrum))
+    return maps + [profile_chart] if profile_chart is not None else maps
 
 
 def shrink(values: np.ndarray, max_side: int = MAX_MAP_SIDE) -> np.ndarray:
