@@ -94,4 +94,5 @@ def test_small_and_odd_images_work():
     for shape in [(9, 13, 3), (31, 300, 3)]:
         rgb = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
         assert [m.kind for m in trace_maps(rgb)] == ["residual", "npr", "spectrum"]  # too small for the profile chart
-        assert len(spectrum_summary(rgb).azimuthal_profile) == traces.PROFILE_BINS
+        profile = spectrum_summary(rgb).azimuthal_profile
+        assert len(profile) == traces.PROFILE_BINS and all(np.isfinite(profile)) and 0 not in profile

@@ -120,8 +120,7 @@ def family_profiles() -> dict[str, np.ndarray]:
 def family_profile_map(own: np.ndarray) -> MapImage | None:
     """A chart of an image's residual-spectrum azimuthal profile against each family's mean.
 
-    None when no family profiles are bundled or the image was too small for a full profile
-    (its spectrum then has another frequency grid)."""
+    None when no family profiles are bundled or they have another number of bins."""
     families = family_profiles()
     if not families or len(own) != len(next(iter(families.values()))):
         return None

@@ -105,7 +105,9 @@ def azimuthal_profile(log_spectrum: np.ndarray, bins: int = PROFILE_BINS) -> np.
     index = np.minimum((_radius(log_spectrum.shape[0]) / 0.5 * bins).astype(int), bins)
     sums = np.bincount(index.ravel(), log_spectrum.ravel(), minlength=bins + 1)[:bins]
     counts = np.bincount(index.ravel(), minlength=bins + 1)[:bins]
-    return (sums / np.maximum(counts, 1)).astype(np.float32)
+    filled = counts > 0  # small spectra leave bins empty: interpolate them from their neighbours
+    centres = np.arange(bins)
+    return np.interp(centres, centres[filled], sums[filled] / counts[filled]).astype(np.float32)
 
 
 def point_contrast(log_spectrum: np.ndarray) -> np.ndarray:
@@ -173,7 +175,8 @@ def trace_maps(rgb: np.ndarray, detector=None) -> list[MapImage]:
              "Centre = low frequencies, edges = 0.5 cycles/pixel; isolated bright dots are periodic "
              f"(up-sampling) traces. {peak_note}"),
     ]
-    profile_chart = family_profile_map(azimuthal_profile(spectrum))
+    # Family means were computed on full-size spectra: a smaller grid would not compare.
+    profile_chart = family_profile_map(azimuthal_profile(spectrum)) if spectrum.shape[0] == SPECTRUM_TILE else None
     return maps + [profile_chart] if profile_chart is not None else maps
 
 
