@@ -78,11 +78,15 @@ class Blocks:
 
     def mean(self, values: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         """Mean of `values` per block (weighted; NaN where a block's weights sum to 0)."""
+        values = self._fit(values)
         if weights is None:
-            weights = np.ones_like(values)
-        values, weights = self._fit(values), self._fit(weights).astype(np.float32)
-        sums = np.add.reduceat(np.add.reduceat(values * weights, self.ys, axis=0), self.xs, axis=1)
-        counts = np.add.reduceat(np.add.reduceat(weights, self.ys, axis=0), self.xs, axis=1)
+            heights, widths = np.diff(np.append(self.ys, self.shape[0])), np.diff(np.append(self.xs, self.shape[1]))
+            counts = np.outer(heights, widths).astype(np.float64)
+        else:
+            weights = self._fit(weights)
+            values = values * weights
+            counts = np.add.reduceat(np.add.reduceat(weights, self.ys, axis=0), self.xs, axis=1)
+        sums = np.add.reduceat(np.add.reduceat(values, self.ys, axis=0), self.xs, axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(counts > 0, sums / counts, np.nan)
 
@@ -133,9 +137,9 @@ class Analysis:
         self.rgb = rgb
         self.regions = regions
         self.grey = grey(rgb)
-        self.residual = high_pass(self.grey)
         self.blocks = Blocks.cover(self.grey.shape)
         smooth = ndimage.gaussian_filter(self.grey, 1.0)
+        self.residual = self.grey - smooth  # = traces.high_pass(grey), sharing the blur
         self.gy = ndimage.sobel(smooth, axis=0) / 8
         self.gx = ndimage.sobel(smooth, axis=1) / 8
         self.gradient = np.hypot(self.gx, self.gy)
@@ -223,7 +227,7 @@ def resolution_inconsistency(a: Analysis) -> Measured | None:
 
 def noise_inconsistency(a: Analysis) -> Measured | None:
     """Block noise (mean |residual| off edges) vs median; onset 3.9, full 6.5 octaves."""
-    flat_enough = (~ndimage.binary_dilation(a.edges, iterations=2)).astype(float)
+    flat_enough = (~ndimage.maximum_filter(a.edges, 5)).astype(np.float32)
     noise = a.blocks.mean(np.abs(a.residual), flat_enough)
     valid = np.isfinite(noise) & (a.blocks.mean(flat_enough) > 0.3)
     if valid.sum() < 4:
@@ -269,7 +273,7 @@ def over_sharpening(a: Analysis) -> Measured | None:
     smooth = ndimage.gaussian_filter(a.grey, 2.0)
     high, low = ndimage.maximum_filter(smooth, 9), ndimage.minimum_filter(smooth, 9)
     overshoot = np.maximum(a.grey - high, 0) + np.maximum(low - a.grey, 0)
-    near_edges = ndimage.binary_dilation(a.edges, iterations=2).astype(float)
+    near_edges = ndimage.maximum_filter(a.edges, 5).astype(np.float32)
     contrast = a.blocks.mean(high - low, near_edges)
     relative = a.blocks.mean(overshoot, near_edges) / (contrast + 1e-3)
     relative = np.where(a.blocks.mean(near_edges) > 0.02, relative, np.nan)

@@ -51,7 +51,7 @@ def features(rgb: np.ndarray) -> np.ndarray:
     rgb_f = to_float(rgb)
     high = rgb_f.max(axis=2)
     saturation = float(np.mean((high - rgb_f.min(axis=2)) / np.maximum(high, 1e-3)))
-    stats = [np.log(std), np.log(kurtosis), np.log(npr_map(rgb).mean() + 1e-6), parity, saturation]
+    stats = [np.log(std), np.log(kurtosis + 1e-6), np.log(npr_map(rgb).mean() + 1e-6), parity, saturation]
     return np.concatenate([profile - profile.mean(), [profile.mean()], stats]).astype(np.float64)
 
 
