@@ -267,7 +267,7 @@ def edge_aliasing(a: Analysis) -> Measured | None:
 
 
 def over_sharpening(a: Analysis) -> Measured | None:
-    """Overshoot beyond the smoothed 9x9 range at edges, / edge contrast; onset 0.9, full 3.3."""
+    """Overshoot beyond the smoothed 9x9 range at edges, / edge contrast; onset 0.8, full 3.3."""
     if a.edges.mean() < 0.002:
         return None
     smooth = ndimage.gaussian_filter(a.grey, 2.0)
@@ -280,7 +280,7 @@ def over_sharpening(a: Analysis) -> Measured | None:
     if not np.isfinite(relative).any():
         return None
     best = float(np.nanmax(relative))
-    return Measured("over-sharpening", best, ramp(best, 0.9, 3.3), a.box(relative),
+    return Measured("over-sharpening", best, ramp(best, 0.8, 3.3), a.box(relative),
                     f"Pixels next to edges overshoot the surrounding brightness range by {best:.0%} of the edge's "
                     "contrast on average, the bright/dark halos of strong sharpening.")
 
