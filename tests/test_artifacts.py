@@ -1,0 +1,119 @@
+"""Measured artifacts: planted artifacts are found where they were planted, clean images stay quiet."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from synthscan.explain import artifacts
+from synthscan.explain.artifacts import measure_artifacts
+from synthscan.explain.schema import Region
+from synthscan.explain.taxonomy import load_taxonomy
+
+
+def textured_photo(size: int = 256, seed: int = 0) -> np.ndarray:
+    """A photo-like image: 1/f ("pink") luminance texture, mild colour, even sensor-like noise."""
+    rng = np.random.default_rng(seed)
+    f = np.hypot(np.fft.fftfreq(size)[:, None], np.fft.fftfreq(size)[None, :])
+    luma = np.real(np.fft.ifft2(np.fft.fft2(rng.normal(size=(size, size))) / np.maximum(f, 1 / size)))
+    luma = (luma - luma.mean()) / luma.std() * 40 + 128
+    rgb = luma[..., None] * np.array([1.0, 0.95, 0.85]) + rng.normal(0, 2, (size, size, 1))
+    return rgb.clip(0, 255).astype(np.uint8)
+
+
+def iou(a, b) -> float:
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    area = lambda r: (r[2] - r[0]) * (r[3] - r[1])
+    return inter / (area(a) + area(b) - inter)
+
+
+def finding(findings, artifact_id):
+    return next((f for f in findings if f.id == artifact_id), None)
+
+
+def test_clean_photo_like_image_has_no_findings():
+    assert measure_artifacts(textured_photo(seed=1)) == []
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_nearest_upsampled_patch_is_found_and_boxed(seed):
+    image = textured_photo(seed=seed)
+    patch_box = (96, 64, 192, 160)  # x0, y0, x1, y1
+    small = textured_photo(48, seed=seed + 10)
+    image[64:160, 96:192] = np.repeat(np.repeat(small, 2, axis=0), 2, axis=1)
+    found = finding(measure_artifacts(image), "upsampling-pixel-correlation")
+    assert found is not None and found.score > 0.5
+    assert iou(found.box, patch_box) >= 0.5
+    assert "parity" in found.explanation
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_over_smoothed_patch_is_found_and_boxed(seed):
+    image = textured_photo(seed=seed)
+    patch_box = (128, 32, 224, 128)
+    blurred = ndimage.gaussian_filter(image.astype(float), (2, 2, 0))
+    image[32:128, 128:224] = blurred[32:128, 128:224].round().astype(np.uint8)
+    found = {f.id: f for f in measure_artifacts(image)}
+    assert "over-smoothing" in found or "resolution-inconsistency" in found
+    for f in found.values():
+        if f.id in {"over-smoothing", "resolution-inconsistency"}:
+            assert iou(f.box, patch_box) >= 0.5, f
+
+
+def test_checkerboard_patch_gives_a_spectral_peak_in_the_patch():
+    image = textured_photo(seed=3).astype(float)
+    yy, xx = np.mgrid[0:256, 0:256]
+    patch = (yy >= 128) & (xx < 128)
+    image[patch] += (6.0 * (-1.0) ** (yy + xx))[patch][:, None]  # a stride-2 checkerboard
+    found = finding(measure_artifacts(image.clip(0, 255).astype(np.uint8)), "spectral-periodic-peaks")
+    assert found is not None
+    assert "(0.500, -0.500)" in found.explanation or "(0.500, 0.500)" in found.explanation
+    assert iou(found.box, (0, 128, 128, 256)) >= 0.5
+
+
+def test_findings_are_sorted_valid_and_in_the_taxonomy():
+    image = textured_photo(seed=4)
+    image[:128, :128] = np.repeat(np.repeat(image[:64, :64], 2, axis=0), 2, axis=1)
+    image[128:, 128:] = 200  # flat, noiseless: a smooth background
+    findings = measure_artifacts(image)
+    assert len(findings) >= 2
+    taxonomy = load_taxonomy()
+    scores = [f.score for f in findings]
+    assert scores == sorted(scores, reverse=True)
+    for f in findings:
+        kind = taxonomy.get(f.id)
+        assert kind.measurable and f.name == kind.name and f.group == kind.group
+        assert f.evidence == "measured" and artifacts.MIN_SCORE <= f.score <= 1
+        x0, y0, x1, y1 = f.box
+        assert 0 <= x0 < x1 <= 256 and 0 <= y0 < y1 <= 256
+
+
+def test_every_measure_emits_a_measurable_taxonomy_id():
+    taxonomy = load_taxonomy()
+    image = textured_photo(seed=5)
+    analysis = artifacts.Analysis(image, None)
+    for measure in artifacts.MEASURES:
+        result = measure(analysis)
+        if result is not None:
+            assert taxonomy.get(result.id).measurable
+
+
+def test_regions_break_ties_towards_the_attribution_region():
+    image = textured_photo(seed=6)
+    image[0:64, 0:64] = np.repeat(np.repeat(image[0:32, 0:32], 2, axis=0), 2, axis=1)
+    image[192:256, 192:256] = np.repeat(np.repeat(image[192:224, 192:224], 2, axis=0), 2, axis=1)
+    focus = [Region(box=(180, 180, 256, 256), score=0.9)]
+    found = finding(measure_artifacts(image, regions=focus), "upsampling-pixel-correlation")
+    assert iou(found.box, (192, 192, 256, 256)) >= 0.5
+    found = finding(measure_artifacts(image, regions=[Region(box=(0, 0, 70, 70), score=0.9)]), "upsampling-pixel-correlation")
+    assert iou(found.box, (0, 0, 64, 64)) >= 0.5
+
+
+def test_small_and_odd_sized_images_do_not_crash():
+    for shape in [(17, 23, 3), (40, 300, 3), (255, 129, 3)]:
+        rgb = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+        for f in measure_artifacts(rgb):
+            assert 0 <= f.box[0] < f.box[2] <= shape[1] and 0 <= f.box[1] < f.box[3] <= shape[0]
