@@ -151,7 +151,7 @@ def explain_image(
 
     explanation.narrative = template_narrative(
         result.p_fake, result.verdict, result.threshold, explanation.regions, explanation.artifacts,
-        explanation.family, size=(width, height),
+        explanation.family, size=(width, height), target=target,
     )
     explanation.seconds = round(time.perf_counter() - start, 4)
     return explanation

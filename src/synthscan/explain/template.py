@@ -32,17 +32,18 @@ def where(box: tuple[int, int, int, int], size: tuple[int, int] | None) -> str:
 def _verdict_sentence(p_fake: float, verdict: str, threshold: float) -> str:
     score = f"The detector gives a {p_fake:.0%} probability that this image is generated"
     if verdict == "uncertain":
-        return f"{score}, too close to its threshold of {threshold:.0%} for a verdict: uncertain."
+        return f"{score}, inside the model's uncertain band around its threshold of {threshold:.0%}: verdict uncertain."
     side = "at or above" if p_fake >= threshold else "below"
     return f"{score}, {side} its threshold of {threshold:.0%}: verdict {verdict}."
 
 
-def _regions_sentence(regions: Sequence[Region], size: tuple[int, int] | None) -> str:
+def _regions_sentence(regions: Sequence[Region], size: tuple[int, int] | None, target: str) -> str:
     if not regions:
         return "The attribution map has no distinct region: the score rests on the image as a whole."
     top = regions[0]
-    sentence = (f"The detector's {top.source} map points most at {where(top.box, size)}, "
-                f"mean attribution {top.score:.2f}")
+    towards = "generated" if target == "fake" else "real"
+    sentence = (f"What pushes the score towards '{towards}' most ({top.source} map) lies at "
+                f"{where(top.box, size)}, mean attribution {top.score:.2f}")
     if len(regions) > 1:
         sentence += f", then at {len(regions) - 1} weaker region(s)"
     return sentence + "."
@@ -87,9 +88,11 @@ def template_narrative(
     artifacts: Sequence[ArtifactFinding] = (),
     family: FamilyAttribution | None = None,
     size: tuple[int, int] | None = None,
+    target: str = "fake",
 ) -> Narrative:
-    """The narrative for one image; `size` is (width, height), used to name where boxes lie."""
-    sentences = [_verdict_sentence(p_fake, verdict, threshold), _regions_sentence(regions, size)]
+    """The narrative for one image. `size` is (width, height), used to name where boxes lie;
+    `target` is the output ("fake" or "real") the regions' attribution map explains."""
+    sentences = [_verdict_sentence(p_fake, verdict, threshold), _regions_sentence(regions, size, target)]
     sentences += _artifacts_sentences(artifacts, size)
     if family_sentence := _family_sentence(family, verdict):
         sentences.append(family_sentence)
