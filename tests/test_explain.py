@@ -13,11 +13,14 @@ from pathlib import Path
 import jsonschema
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+from pydantic import BaseModel
 from typer.testing import CliRunner
 
 from conftest import TINY_CROP, noise_rgb
 from synthscan.cli.main import app
+from synthscan.detectors.base import Detector, InputPolicy
 from synthscan.detectors.tiling import make_tiles
 from synthscan.explain import Explanation, explain_image
 from synthscan.explain.attribution import METHODS, attribution_maps, stitch, top_regions
@@ -249,3 +252,33 @@ def test_cli_scan_explain(tiny_model_path, image_folder):
     assert record["explanation"]["maps"] == [] and record["explanation"]["narrative"]["summary"]
     assert "explanation" not in json.loads(run("scan", image_folder / "photo.jpg", "--model", tiny_model_path,
                                                "-f", "json").stdout)[0]
+
+
+class BrightnessConfig(BaseModel):
+    input: InputPolicy = InputPolicy(mode="tiles", crop_size=TINY_CROP, max_tiles=16)
+
+
+class BrightnessDetector(Detector):
+    """A detector whose logit is the mean brightness: its evidence is exactly the bright pixels."""
+
+    name = "test-brightness"
+    Config = BrightnessConfig
+
+    def __init__(self, config=None):
+        super().__init__(config)
+        self.features = torch.nn.Conv2d(3, 1, kernel_size=1, bias=False)
+        torch.nn.init.constant_(self.features.weight, 1.0)
+
+    def forward(self, x):
+        return self.features(x).mean((1, 2, 3))
+
+    def attribution_layers(self):
+        return {"features": self.features}
+
+
+def test_gradcam_regions_find_the_evidence_across_tiles():
+    rgb = np.zeros((100, 150, 3), np.uint8)
+    rgb[30:80, 50:110] = 255  # spans several of the 64 px tiles
+    cam = attribution_maps(BrightnessDetector(), rgb, ["gradcam"])[0]
+    (region,) = top_regions(cam.values)
+    assert region.box == (50, 30, 110, 80) and region.score == pytest.approx(1.0)
