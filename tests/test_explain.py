@@ -165,7 +165,9 @@ def test_template_cites_only_the_measured_evidence():
 
     plain = template_narrative(0.1, "real", 0.5, [], [], family)
     assert "below" in plain.summary and "no distinct region" in plain.summary
+    assert "No artifact was measured strongly enough" in plain.summary
     assert "gan" not in plain.summary  # a family is not suggested for an image judged real
+    assert "artifact" not in template_narrative(0.1, "real", 0.5).summary  # not measured: silent
 
 
 # --- explain_image, schema, scanner and CLI ----------------------------------------------------

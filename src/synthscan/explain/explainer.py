@@ -70,7 +70,7 @@ def _as_loaded(image: LoadedImage | np.ndarray) -> LoadedImage:
 def _file_stem(loaded: LoadedImage) -> str:
     """A file-name prefix for an image's maps: its name plus a hash prefix, so that two
     `photo.jpg` in different folders do not overwrite each other's maps."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(loaded.path).stem) or "image"
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(loaded.path).stem).strip("._-") or "image"
     return f"{stem}-{loaded.sha256[:8]}" if loaded.sha256 else stem
 
 
@@ -144,13 +144,14 @@ def explain_image(
                     _as_file(picture, maps_dir, f"{stem}.{picture.kind}") if maps == "dir" else picture
                 )
         explanation.spectrum = traces.spectrum_summary(rgb)
+    measured = None  # stays None when artifacts are not part of this build
     if artifacts := _optional("synthscan.explain.artifacts", warnings):
-        explanation.artifacts = artifacts.measure_artifacts(rgb, explanation.regions)
+        explanation.artifacts = measured = artifacts.measure_artifacts(rgb, explanation.regions)
     if family := _optional("synthscan.explain.family", warnings):
         explanation.family = family.attribute_family(rgb)
 
     explanation.narrative = template_narrative(
-        result.p_fake, result.verdict, result.threshold, explanation.regions, explanation.artifacts,
+        result.p_fake, result.verdict, result.threshold, explanation.regions, measured,
         explanation.family, size=(width, height), target=target,
     )
     explanation.seconds = round(time.perf_counter() - start, 4)

@@ -54,9 +54,11 @@ def cited_artifacts(artifacts: Sequence[ArtifactFinding]) -> list[ArtifactFindin
     return sorted((a for a in artifacts if a.score >= ARTIFACT_MIN_SCORE), key=lambda a: -a.score)
 
 
-def _artifacts_sentences(artifacts: Sequence[ArtifactFinding], size: tuple[int, int] | None) -> list[str]:
-    if not artifacts:
+def _artifacts_sentences(artifacts: Sequence[ArtifactFinding] | None, size: tuple[int, int] | None) -> list[str]:
+    if artifacts is None:  # not measured
         return []
+    if not artifacts:
+        return ["No artifact was measured strongly enough to report."]
     found = cited_artifacts(artifacts)
     if not found:
         best = max(artifacts, key=lambda a: a.score)
@@ -85,15 +87,16 @@ def template_narrative(
     verdict: str,
     threshold: float,
     regions: Sequence[Region] = (),
-    artifacts: Sequence[ArtifactFinding] = (),
+    artifacts: Sequence[ArtifactFinding] | None = None,
     family: FamilyAttribution | None = None,
     size: tuple[int, int] | None = None,
     target: str = "fake",
 ) -> Narrative:
-    """The narrative for one image. `size` is (width, height), used to name where boxes lie;
+    """The narrative for one image. `artifacts` is None when they were not measured (then the
+    text is silent about them). `size` is (width, height), used to name where boxes lie;
     `target` is the output ("fake" or "real") the regions' attribution map explains."""
     sentences = [_verdict_sentence(p_fake, verdict, threshold), _regions_sentence(regions, size, target)]
     sentences += _artifacts_sentences(artifacts, size)
     if family_sentence := _family_sentence(family, verdict):
         sentences.append(family_sentence)
-    return Narrative(summary=" ".join(sentences), artifacts=cited_artifacts(artifacts), source="template")
+    return Narrative(summary=" ".join(sentences), artifacts=cited_artifacts(artifacts or []), source="template")
