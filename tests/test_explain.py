@@ -218,6 +218,10 @@ def test_scanner_attaches_explanations_and_keeps_errors(tiny_model, image_folder
     assert Scanner(tiny_model).scan_images([]) == []
     plain = next(Scanner(tiny_model).scan_paths([str(image_folder / "square.png")]))
     assert plain.explanation is None
+    # An explanation that fails leaves the verdict and says why.
+    broken = next(Scanner(tiny_model, explain={"methods": ("xray",)}).scan_paths([str(image_folder / "square.png")]))
+    assert broken.ok and broken.verdict and broken.explanation is None
+    assert [w.code for w in broken.warnings] == ["explain-failed"] and "xray" in broken.warnings[0].message
 
 
 ENV = {"COLUMNS": "400", "NO_COLOR": "1"}
