@@ -4,5 +4,6 @@ __version__ = "0.1.0"
 
 from synthscan.result import Decision, Notice, ScanResult  # noqa: E402
 from synthscan.scanning import Scanner, scan  # noqa: E402
+from synthscan.explain import Explanation, explain_image  # noqa: E402
 
-__all__ = ["Decision", "Notice", "ScanResult", "Scanner", "scan", "__version__"]
+__all__ = ["Decision", "Explanation", "Notice", "ScanResult", "Scanner", "explain_image", "scan", "__version__"]

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,7 +38,10 @@ class Scanner:
         workers: int = 2,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        explain: bool | Mapping[str, Any] = False,
     ):
+        """explain: True, or `synthscan.explain_image` options (methods, maps, maps_dir, target),
+        attaches an explanation to each scanned image (`ScanResult.explanation`)."""
         self.model = load_model(model)
         decision = self.model.info.decision
         self.decision: Decision = decision if threshold is None else decision.with_threshold(threshold)
@@ -45,6 +49,9 @@ class Scanner:
         self.workers = max(1, workers)
         self.max_pixels = max_pixels
         self.max_bytes = max_bytes
+        self.explain_options: dict[str, Any] | None = (
+            None if explain is False else ({} if explain is True else dict(explain))
+        )
 
     def _load(self, path: str) -> tuple[LoadedImage | ImageLoadError, float]:
         start = time.perf_counter()
@@ -95,7 +102,7 @@ class Scanner:
                 warnings.append(Notice(code="upscaled", message=f"smaller than the {policy.crop_size}px crop: upscaled"))
             if tiles[i].padded:
                 warnings.append(Notice(code="padded", message=f"smaller than the {policy.crop_size}px crop: mirror-padded"))
-            yield ScanResult(
+            result = ScanResult(
                 path=path,
                 sha256=item.sha256,
                 width=item.width,
@@ -114,6 +121,20 @@ class Scanner:
                     Tile(box=box, p_fake=float(1.0 / (1.0 + np.exp(-z)))) for box, z in zip(tiles[i].boxes, tile_logits)
                 ],
             )
+            if self.explain_options is not None:
+                self._explain(item, result)
+            yield result
+
+    def _explain(self, image: LoadedImage, result: ScanResult) -> None:
+        """Attach the explanation; a failure becomes a warning so the verdict is not lost."""
+        from synthscan.explain import explain_image
+
+        try:
+            explanation = explain_image(self.model, image, result=result, **self.explain_options)
+        except Exception as exc:  # noqa: BLE001 - one bad explanation must not stop a batch
+            result.warnings.append(Notice(code="explain-failed", message=f"{type(exc).__name__}: {exc}"))
+            return
+        result.explanation = explanation.model_dump(mode="json")
 
 
 def scan(
@@ -129,6 +150,6 @@ def scan(
     from synthscan.io import iter_image_paths
 
     inputs = [str(paths)] if isinstance(paths, (str, Path)) else [str(p) for p in paths]
-    scanner_options = {k: options.pop(k) for k in list(options) if k in {"threshold", "batch_size", "workers", "max_pixels", "max_bytes"}}
+    scanner_options = {k: options.pop(k) for k in list(options) if k in {"threshold", "batch_size", "workers", "max_pixels", "max_bytes", "explain"}}
     scanner = Scanner(model, **scanner_options)
     return list(scanner.scan_paths(iter_image_paths(inputs, **options)))

@@ -52,6 +52,8 @@ def scan(
     resume: bool = typer.Option(False, help="Skip files already in --out and keep their results."),
     max_pixels: int = typer.Option(100_000_000, help="Refuse images with more pixels (decompression bombs)."),
     max_bytes: int = typer.Option(200 * 1024 * 1024, help="Refuse files larger than this."),
+    explain: bool = typer.Option(False, "--explain", help="Attach an explanation (Grad-CAM regions, evidence, narrative)."),
+    maps_dir: Path = typer.Option(None, "--maps-dir", help="With --explain: write the explanation maps as PNG files here."),
 ) -> None:
     """Scan images and print or write one verdict per file.
 
@@ -70,6 +72,8 @@ def scan(
         raise typer.BadParameter("--threshold must be between 0 and 1")
     if resume and not out:
         raise typer.BadParameter("--resume needs --out")
+    if maps_dir and not explain:
+        raise typer.BadParameter("--maps-dir needs --explain")
     inputs = list(paths or [])
     sources = iter_image_paths(inputs, include=include, exclude=exclude)
     todo = list(sources) + (list(read_list_file(str(list_file))) if list_file else [])
@@ -77,8 +81,9 @@ def scan(
         err.print("error: no images given (pass files, folders, --list FILE, or - for stdin)")
         raise typer.Exit(ExitCode.USAGE)
     try:
+        explain_options = dict(maps="dir", maps_dir=maps_dir) if maps_dir else dict(maps="none")
         scanner = Scanner(model, threshold=threshold, batch_size=batch_size, workers=workers,
-                          max_pixels=max_pixels, max_bytes=max_bytes)
+                          max_pixels=max_pixels, max_bytes=max_bytes, explain=explain and explain_options)
     except (FileNotFoundError, KeyError, ValueError) as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(ExitCode.USAGE) from None

@@ -84,3 +84,10 @@ class Explanation(BaseModel):
     narrative: Narrative | None = None
     seconds: float = 0.0
     warnings: list[str] = Field(default_factory=list)
+
+
+if __name__ == "__main__":
+    # Regenerate the published schema: python -m synthscan.explain.schema > schemas/explanation.schema.json
+    import json
+
+    print(json.dumps(Explanation.model_json_schema(), indent=2))

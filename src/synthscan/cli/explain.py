@@ -1,0 +1,98 @@
+"""`synthscan explain`: the verdict of each image with the evidence behind it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from synthscan.cli.main import app
+from synthscan.cli.scan import VERDICT_STYLE
+from synthscan.output import result_record
+from synthscan.result import ExitCode, ScanResult
+
+
+def print_explanations(results: list[ScanResult], console: Console) -> None:
+    """One table per image: verdict, regions, artifacts and maps, then the narrative."""
+    for r in results:
+        if not r.ok:
+            console.print(f"[bold]{r.path}[/]: [bold magenta]error[/] {r.error.code}: {r.error.message}")
+            continue
+        e = r.explanation or {}
+        console.print(f"[bold]{r.path}[/]: [{VERDICT_STYLE[r.verdict]}]{r.verdict}[/] p_fake {r.p_fake:.3f}")
+        table = Table(show_header=True, box=None, pad_edge=False)
+        for col in ("evidence", "what", "score", "where"):
+            table.add_column(col, overflow="fold")
+        for region in e.get("regions", []):
+            table.add_row("region", region["source"], f"{region['score']:.2f}", ",".join(map(str, region["box"])))
+        for a in e.get("artifacts", []):
+            table.add_row(a["evidence"], a["name"], f"{a['score']:.2f}", ",".join(map(str, a["box"] or ())))
+        for m in e.get("maps", []):
+            table.add_row("map", m["title"], "", m.get("path") or "(embedded)")
+        console.print(table)
+        if narrative := e.get("narrative"):
+            console.print(narrative["summary"], soft_wrap=True)
+        for warning in e.get("warnings", []) + [w.message for w in r.warnings]:
+            console.print(f"[yellow]note:[/] {warning}")
+        console.print()
+
+
+@app.command()
+def explain(
+    paths: list[str] = typer.Argument(..., help="Image files or folders."),
+    model: str = typer.Option("synthscan-default", "--model", "-m", help="Bundled model name or path to a model .json."),
+    methods: list[str] = typer.Option(["gradcam"], "--method", help="Attribution method (repeatable): gradcam, "
+                                      "saliency, guided-backprop, integrated-gradients, occlusion, kernel-shap, lime, activations."),
+    target: str = typer.Option("fake", help="Explain the 'fake' or the 'real' output."),
+    maps_dir: Path = typer.Option(None, "--maps-dir", help="Write the maps as PNG files here."),
+    embed_maps: bool = typer.Option(False, "--embed-maps", help="Embed the maps in the output as base64 PNG."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table | json"),
+    out: Path = typer.Option(None, "--out", "-o", help="Write the JSON results to this file."),
+) -> None:
+    """Explain images: attribution maps, top regions, measured evidence and a plain narrative.
+
+    Exit code 0: every file explained; 1: some files failed (listed with a reason code); 2: usage error.
+    """
+    from synthscan.explain.attribution import METHODS, TARGETS
+    from synthscan.io import iter_image_paths
+    from synthscan.scanning import Scanner
+
+    err = Console(stderr=True)
+    if fmt not in ("table", "json"):
+        raise typer.BadParameter("--format must be table or json")
+    if unknown := [m for m in methods if m not in METHODS]:
+        raise typer.BadParameter(f"unknown --method {', '.join(unknown)}; known: {', '.join(METHODS)}")
+    if target not in TARGETS:
+        raise typer.BadParameter("--target must be fake or real")
+    if maps_dir and embed_maps:
+        raise typer.BadParameter("choose --maps-dir or --embed-maps, not both")
+    todo = list(iter_image_paths(paths))
+    if not todo:
+        err.print("error: no images given")
+        raise typer.Exit(ExitCode.USAGE)
+    maps = "dir" if maps_dir else "base64" if embed_maps else "none"
+    options = dict(methods=tuple(methods), maps=maps, maps_dir=maps_dir, target=target)
+    try:
+        scanner = Scanner(model, explain=options)
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(ExitCode.USAGE) from None
+
+    results = list(scanner.scan_paths(todo))
+    failed = sum(not r.ok or r.explanation is None for r in results)  # explain-failed counts too
+    if out or fmt == "json":
+        text = json.dumps([result_record(r) for r in results], indent=2)
+        if out:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(text + "\n")
+            err.print(f"wrote {out}")
+        else:
+            print(text)
+    if fmt == "table":
+        print_explanations(results, Console())
+    if failed:
+        err.print(f"{failed} of {len(todo)} file(s) could not be explained")
+    raise typer.Exit(ExitCode.SOME_FAILED if failed else ExitCode.OK)

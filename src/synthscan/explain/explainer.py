@@ -1,0 +1,159 @@
+"""One image in, one `Explanation` out: the orchestration of every explanation part.
+
+The default offline path is Grad-CAM (w.r.t. the "fake" output) + its top regions, the trace
+views and spectrum summary, the measured artifacts, the family attribution and the template
+narrative. The trace, artifact and family parts live in their own modules; when one of them is
+not part of this build, the explanation says so in `warnings` instead of failing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Literal
+
+import numpy as np
+
+from synthscan.detectors.base import CalibratedModel
+from synthscan.detectors.registry import load_model
+from synthscan.explain.attribution import AttributionMap, attribution_maps, top_regions
+from synthscan.explain.render import render_heatmap, save_png
+from synthscan.explain.schema import Explanation, MapImage
+from synthscan.explain.template import template_narrative
+from synthscan.io import LoadedImage
+from synthscan.result import ScanResult
+
+MapMode = Literal["base64", "dir", "none"]
+
+TITLES = {
+    "gradcam": "Grad-CAM",
+    "saliency": "Saliency (|gradient|)",
+    "guided-backprop": "Guided backpropagation",
+    "integrated-gradients": "Integrated gradients",
+    "occlusion": "Occlusion",
+    "kernel-shap": "Kernel-SHAP on superpixels",
+    "lime": "LIME on superpixels",
+    "activations": "Activations",
+}
+
+
+def _note(m: AttributionMap) -> str:
+    if m.method.startswith("activations:"):
+        return f"Bright areas are where layer {m.method.split(':', 1)[1]} responds most, whatever the verdict."
+    return f"Bright areas move the detector's output towards '{m.target}' the most."
+
+
+def _optional(module: str, warnings: list[str]) -> ModuleType | None:
+    """Import a module of another explanation part; None (and a warning) when it is absent."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        warnings.append(f"{module} is not part of this build: its evidence is left out")
+        return None
+
+
+def _as_loaded(image: LoadedImage | np.ndarray) -> LoadedImage:
+    if isinstance(image, LoadedImage):
+        return image
+    rgb = np.ascontiguousarray(image)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected an (H, W, 3) uint8 RGB array, got {rgb.dtype} {rgb.shape}")
+    return LoadedImage(path="<array>", rgb=rgb, format="array", original_mode="RGB", sha256="", n_frames=1)
+
+
+def _file_stem(loaded: LoadedImage) -> str:
+    """A file-name prefix for an image's maps: its name plus a hash prefix, so that two
+    `photo.jpg` in different folders do not overwrite each other's maps."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(loaded.path).stem).strip("._-") or "image"
+    return f"{stem}-{loaded.sha256[:8]}" if loaded.sha256 else stem
+
+
+def _as_file(picture: MapImage, out_dir: str | Path, name: str) -> MapImage:
+    """A map given as base64 (by another part) rewritten as a PNG file in `out_dir`."""
+    import base64
+
+    if picture.png_base64 is None:
+        return picture
+    path = save_png(base64.b64decode(picture.png_base64), out_dir, name)
+    return picture.model_copy(update={"png_base64": None, "path": path})
+
+
+def explain_image(
+    model: str | Path | CalibratedModel,
+    image: LoadedImage | np.ndarray,
+    *,
+    methods: Sequence[str] = ("gradcam",),
+    maps: MapMode = "base64",
+    maps_dir: str | Path | None = None,
+    result: ScanResult | None = None,
+    target: str = "fake",
+) -> Explanation:
+    """Explain one image (a `LoadedImage` or an (H, W, 3) uint8 array).
+
+    methods: attribution methods (see `synthscan.explain.attribution.METHODS`); the first one's
+    map gives `regions`. maps: "base64" embeds PNGs, "dir" writes them to `maps_dir`, "none"
+    leaves pictures out (regions, artifacts and narrative are still computed). result: the
+    image's `ScanResult` when already scanned; otherwise the image is scored here.
+    """
+    start = time.perf_counter()
+    if maps == "dir" and maps_dir is None:
+        raise ValueError("maps='dir' needs maps_dir")
+    if maps not in ("base64", "dir", "none"):
+        raise ValueError(f"maps must be 'base64', 'dir' or 'none', not {maps!r}")
+    if not methods:
+        raise ValueError("give at least one attribution method")
+    model = load_model(model)
+    loaded = _as_loaded(image)
+    if result is None:
+        from synthscan.scanning import Scanner
+
+        result = Scanner(model).scan_images([loaded])[0]
+    if not result.ok:
+        raise ValueError(f"cannot explain a failed scan: {result.error}")
+    rgb = loaded.rgb
+    height, width = rgb.shape[:2]
+    explanation = Explanation()
+    warnings = explanation.warnings
+
+    attributions = attribution_maps(model.detector, rgb, methods, target)
+    explanation.regions = top_regions(attributions[0].values, source=attributions[0].method)
+    if (coverage := min(a.coverage for a in attributions)) < 1.0:
+        warnings.append(f"attribution maps cover {coverage:.0%} of the image (the model's max_tiles "
+                        "limit); uncovered pixels show no attribution")
+    stem = _file_stem(loaded)
+    if maps != "none":
+        for a in attributions:
+            kind = a.method
+            base = TITLES[kind.split(":")[0]]
+            title = f"{base} ({kind.split(':')[1]})" if ":" in kind else f"{base}, target '{a.target}'"
+            explanation.maps.append(render_heatmap(
+                a.values, rgb, kind=kind, title=title, note=_note(a), mode=maps, out_dir=maps_dir,
+                name=f"{stem}.{kind.replace(':', '-')}",
+            ))
+
+    if traces := _optional("synthscan.explain.traces", warnings):
+        if maps != "none":
+            for picture in traces.trace_maps(rgb, detector=model.detector):
+                explanation.maps.append(
+                    _as_file(picture, maps_dir, f"{stem}.{picture.kind}") if maps == "dir" else picture
+                )
+        explanation.spectrum = traces.spectrum_summary(rgb)
+    measured = None  # stays None when artifacts are not part of this build
+    if artifacts := _optional("synthscan.explain.artifacts", warnings):
+        explanation.artifacts = measured = artifacts.measure_artifacts(rgb, explanation.regions)
+    if family := _optional("synthscan.explain.family", warnings):
+        explanation.family = family.attribute_family(rgb)
+
+    explanation.narrative = template_narrative(
+        result.p_fake, result.verdict, result.threshold, explanation.regions, measured,
+        explanation.family, size=(width, height), target=target,
+    )
+    explanation.seconds = round(time.perf_counter() - start, 4)
+    return explanation
+
