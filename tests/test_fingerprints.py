@@ -59,7 +59,7 @@ def test_fingerprints_command_rejects_a_dataset_without_reals(tmp_path):
     (data / "real").mkdir(parents=True)
     _write(data / "fake" / "g" / "a.png", _noise(0))
     result = CliRunner().invoke(app, ["fingerprints", str(data), "--out", str(tmp_path / "out")])
-    assert result.exit_code == 2 and "no real images" in result.output
+    assert result.exit_code == 2 and "empty class folder" in result.output and "real" in result.output
 
 
 def test_family_profile_map_draws_the_bundled_family_means():
