@@ -288,3 +288,41 @@ def test_gradcam_regions_find_the_evidence_across_tiles():
     cam = attribution_maps(BrightnessDetector(), rgb, ["gradcam"])[0]
     (region,) = top_regions(cam.values)
     assert region.box == (50, 30, 110, 80) and region.score == pytest.approx(1.0)
+
+
+class FailingNarrator:
+    def narrate(self, image_rgb, evidence, p_fake, verdict):
+        from synthscan.explain.vlm import NarrationError
+
+        raise NarrationError("no answer validated after 3 attempts")
+
+
+class EchoNarrator:
+    def narrate(self, image_rgb, evidence, p_fake, verdict):
+        from synthscan.explain.schema import Narrative
+
+        return Narrative(summary=f"vlm saw {len(evidence.regions)} region(s), p={p_fake:.2f}", source="vlm:echo")
+
+
+def test_narrator_replaces_the_template_and_falls_back_when_it_fails(tiny_model):
+    rgb = noise_rgb(64, 64, seed=3)
+    e = explain_image(tiny_model, rgb, maps="none", narrator=EchoNarrator())
+    assert e.narrative.source == "vlm:echo" and e.narrative.summary.startswith(f"vlm saw {len(e.regions)} region")
+    e = explain_image(tiny_model, rgb, maps="none", narrator=FailingNarrator())
+    assert e.narrative.source == "template"
+    assert any("never" in w or "no answer validated" in w for w in e.warnings)
+
+
+def test_cli_scan_explain_report_and_option_checks(tiny_model_path, image_folder, tmp_path):
+    report = tmp_path / "scan.html"
+    r = run("scan", image_folder / "photo.jpg", image_folder / "notes.jpg", "--model", tiny_model_path, "--explain",
+            "--report", report, "-f", "jsonl")
+    assert r.exit_code == 1 and report.exists()
+    html = report.read_text()
+    assert "photo.jpg" in html and "not-an-image" in html and "Grad-CAM" in html
+    # The report embeds the maps, so the page needs no other file.
+    assert "data:image/png;base64," in html
+    r = run("scan", image_folder / "photo.jpg", "--model", tiny_model_path, "--narrator", "openai:http://x/v1#m")
+    assert r.exit_code == 2 and "--explain" in r.output
+    r = run("explain", image_folder / "photo.jpg", "--model", tiny_model_path, "--report", tmp_path / "e.html")
+    assert r.exit_code == 0 and (tmp_path / "e.html").exists()

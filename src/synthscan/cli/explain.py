@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from synthscan.cli.main import app
-from synthscan.cli.scan import VERDICT_STYLE
+from synthscan.cli.scan import VERDICT_STYLE, explain_options, write_html_report
 from synthscan.output import result_record
 from synthscan.result import ExitCode, ScanResult
 
@@ -51,6 +51,11 @@ def explain(
     embed_maps: bool = typer.Option(False, "--embed-maps", help="Embed the maps in the output as base64 PNG."),
     fmt: str = typer.Option("table", "--format", "-f", help="table | json"),
     out: Path = typer.Option(None, "--out", "-o", help="Write the JSON results to this file."),
+    narrator: str = typer.Option("template", help="Who writes the narrative: template (offline), openai:URL#MODEL "
+                                 "(Ollama, vLLM, LM Studio) or hf:MODEL_ID (local transformers)."),
+    clip: str = typer.Option(None, help="A CLIP/SigLIP model id or folder that scores semantic artifacts."),
+    clip_thresholds: Path = typer.Option(None, help="With --clip: per-artifact thresholds JSON."),
+    report: Path = typer.Option(None, "--report", help="Also write a self-contained HTML report."),
 ) -> None:
     """Explain images: attribution maps, top regions, measured evidence and a plain narrative.
 
@@ -73,8 +78,8 @@ def explain(
     if not todo:
         err.print("error: no images given")
         raise typer.Exit(ExitCode.USAGE)
-    maps = "dir" if maps_dir else "base64" if embed_maps else "none"
-    options = dict(methods=tuple(methods), maps=maps, maps_dir=maps_dir, target=target)
+    options = explain_options(maps_dir=maps_dir, embed=embed_maps or report is not None, narrator=narrator, clip=clip,
+                              clip_thresholds=clip_thresholds, methods=tuple(methods), target=target)
     try:
         scanner = Scanner(model, explain=options)
     except (FileNotFoundError, KeyError, ValueError) as exc:
@@ -93,6 +98,8 @@ def explain(
             print(text)
     if fmt == "table":
         print_explanations(results, Console())
+    if report:
+        write_html_report(results, report, scanner, maps_dir, err)
     if failed:
         err.print(f"{failed} of {len(todo)} file(s) could not be explained")
     raise typer.Exit(ExitCode.SOME_FAILED if failed else ExitCode.OK)

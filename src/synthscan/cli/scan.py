@@ -54,6 +54,11 @@ def scan(
     max_bytes: int = typer.Option(200 * 1024 * 1024, help="Refuse files larger than this."),
     explain: bool = typer.Option(False, "--explain", help="Attach an explanation (Grad-CAM regions, evidence, narrative)."),
     maps_dir: Path = typer.Option(None, "--maps-dir", help="With --explain: write the explanation maps as PNG files here."),
+    narrator: str = typer.Option("template", help="With --explain: who writes the narrative: template (offline), "
+                                 "openai:URL#MODEL (Ollama, vLLM, LM Studio) or hf:MODEL_ID (local transformers)."),
+    clip: str = typer.Option(None, help="With --explain: a CLIP/SigLIP model id or folder that scores semantic artifacts."),
+    clip_thresholds: Path = typer.Option(None, help="With --clip: per-artifact thresholds JSON (calibrate_thresholds)."),
+    report: Path = typer.Option(None, "--report", help="Also write a self-contained HTML report of the results."),
 ) -> None:
     """Scan images and print or write one verdict per file.
 
@@ -72,8 +77,8 @@ def scan(
         raise typer.BadParameter("--threshold must be between 0 and 1")
     if resume and not out:
         raise typer.BadParameter("--resume needs --out")
-    if maps_dir and not explain:
-        raise typer.BadParameter("--maps-dir needs --explain")
+    if not explain and (maps_dir or clip or clip_thresholds or narrator != "template"):
+        raise typer.BadParameter("--maps-dir, --narrator, --clip and --clip-thresholds need --explain")
     inputs = list(paths or [])
     sources = iter_image_paths(inputs, include=include, exclude=exclude)
     todo = list(sources) + (list(read_list_file(str(list_file))) if list_file else [])
@@ -81,9 +86,10 @@ def scan(
         err.print("error: no images given (pass files, folders, --list FILE, or - for stdin)")
         raise typer.Exit(ExitCode.USAGE)
     try:
-        explain_options = dict(maps="dir", maps_dir=maps_dir) if maps_dir else dict(maps="none")
+        options = explain_options(maps_dir=maps_dir, embed=report is not None, narrator=narrator, clip=clip,
+                                  clip_thresholds=clip_thresholds)
         scanner = Scanner(model, threshold=threshold, batch_size=batch_size, workers=workers,
-                          max_pixels=max_pixels, max_bytes=max_bytes, explain=explain and explain_options)
+                          max_pixels=max_pixels, max_bytes=max_bytes, explain=explain and options)
     except (FileNotFoundError, KeyError, ValueError) as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(ExitCode.USAGE) from None
@@ -94,7 +100,7 @@ def scan(
         todo = [p for p in todo if p not in writer.done]
         err.print(f"resuming: {skipped - len(todo)} file(s) already in {out}")
 
-    failed, shown = 0, []
+    failed, shown, reported = 0, [], []
     stream_csv = csv_writer(sys.stdout) if fmt == "csv" and not out else None
     progress = Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         console=err, disable=not err.is_terminal or len(todo) < 2, transient=True)
@@ -103,6 +109,8 @@ def scan(
             task = progress.add_task("scan", total=len(todo))
             for result in scanner.scan_paths(todo):
                 failed += not result.ok
+                if report:
+                    reported.append(result)
                 if writer:
                     writer.write(result)
                 elif fmt == "jsonl":
@@ -124,9 +132,26 @@ def scan(
         print(json.dumps([result_record(r) for r in shown], indent=2))
     elif fmt == "table":
         print_table(shown, Console())
+    if report:
+        write_html_report(reported, report, scanner, maps_dir, err)
     if failed:
         err.print(f"{failed} of {len(todo)} file(s) could not be scanned")
     raise typer.Exit(ExitCode.SOME_FAILED if failed else ExitCode.OK)
+
+
+def explain_options(*, maps_dir: Path | None, embed: bool, narrator: str = "template", clip: str | None = None,
+                    clip_thresholds: Path | None = None, **more) -> dict:
+    """`explain_image` options from CLI flags: maps go to files (--maps-dir), are embedded
+    (for an HTML report or --embed-maps) or are left out."""
+    maps = "dir" if maps_dir else "base64" if embed else "none"
+    return dict(maps=maps, maps_dir=maps_dir, narrator=narrator, clip=clip, clip_thresholds=clip_thresholds, **more)
+
+
+def write_html_report(results: list[ScanResult], path: Path, scanner, maps_dir: Path | None, err: Console) -> None:
+    from synthscan.explain.report_html import write_report
+
+    write_report(results, path, decision=scanner.decision, maps_dir=maps_dir)
+    err.print(f"wrote {path}")
 
 
 def csv_writer(stream):

@@ -12,9 +12,10 @@ import importlib
 import re
 import time
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from synthscan.explain.schema import Explanation, MapImage
 from synthscan.explain.template import template_narrative
 from synthscan.io import LoadedImage
 from synthscan.result import ScanResult
+
+if TYPE_CHECKING:
+    from synthscan.explain.vlm import Narrator
 
 MapMode = Literal["base64", "dir", "none"]
 
@@ -84,6 +88,17 @@ def _as_file(picture: MapImage, out_dir: str | Path, name: str) -> MapImage:
     return picture.model_copy(update={"png_base64": None, "path": path})
 
 
+@lru_cache(maxsize=2)
+def _cached_narrator(spec: str) -> Narrator:
+    from synthscan.explain.vlm import make_narrator
+
+    return make_narrator(spec)  # a local VLM loads once per process, not once per image
+
+
+def _narrator(narrator: str | Narrator) -> Narrator:
+    return _cached_narrator(narrator) if isinstance(narrator, str) else narrator
+
+
 def explain_image(
     model: str | Path | CalibratedModel,
     image: LoadedImage | np.ndarray,
@@ -93,6 +108,9 @@ def explain_image(
     maps_dir: str | Path | None = None,
     result: ScanResult | None = None,
     target: str = "fake",
+    narrator: str | Narrator = "template",
+    clip: str | None = None,
+    clip_thresholds: str | Path | None = None,
 ) -> Explanation:
     """Explain one image (a `LoadedImage` or an (H, W, 3) uint8 array).
 
@@ -100,6 +118,10 @@ def explain_image(
     map gives `regions`. maps: "base64" embeds PNGs, "dir" writes them to `maps_dir`, "none"
     leaves pictures out (regions, artifacts and narrative are still computed). result: the
     image's `ScanResult` when already scanned; otherwise the image is scored here.
+    narrator: "template" (offline), a `make_narrator` spec ("openai:URL#MODEL", "hf:ID") or a
+    `Narrator`; if a model's answer never validates, the template narrative is kept and a
+    warning says why. clip: a CLIP/SigLIP model id or folder that scores the taxonomy's semantic
+    artifacts on the whole image and the top regions (thresholds from `clip_thresholds`).
     """
     start = time.perf_counter()
     if maps == "dir" and maps_dir is None:
@@ -150,10 +172,23 @@ def explain_image(
     if family := _optional("synthscan.explain.family", warnings):
         explanation.family = family.attribute_family(rgb)
 
+    if clip:
+        from synthscan.explain.clip_zero_shot import score_artifacts
+
+        explanation.artifacts = [*explanation.artifacts, *score_artifacts(
+            rgb, boxes=[r.box for r in explanation.regions[:3]], model_id=clip, thresholds=clip_thresholds)]
+
     explanation.narrative = template_narrative(
         result.p_fake, result.verdict, result.threshold, explanation.regions, measured,
         explanation.family, size=(width, height), target=target,
     )
+    if narrator != "template":
+        from synthscan.explain.vlm import NarrationError
+
+        try:
+            explanation.narrative = _narrator(narrator).narrate(rgb, explanation, result.p_fake, result.verdict)
+        except NarrationError as exc:
+            warnings.append(f"the vision-language narrative failed, the template's is kept: {exc}")
     explanation.seconds = round(time.perf_counter() - start, 4)
     return explanation
 
