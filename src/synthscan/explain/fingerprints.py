@@ -28,7 +28,8 @@ import numpy as np
 from PIL import Image
 
 from synthscan.data.datasets import Sample
-from synthscan.explain.images import bar_chart, colourise, line_chart, png_base64
+from synthscan.explain.images import bar_chart, line_chart
+from synthscan.explain.render import colormap, png_base64
 from synthscan.explain.schema import MapImage
 from synthscan.explain.traces import azimuthal_profile, noise_residual, residual_log_spectrum
 from synthscan.io.loading import load_image
@@ -75,7 +76,7 @@ def compute_fingerprints(samples: Iterable[Sample], out: Path,
     real_mean = stack[labels == "real"].mean(axis=0)
     distances = [spectrum_distance(s, real_mean) for s in stack]
 
-    _save(out / "real_mean_spectrum.png", colourise(_unit(real_mean)))
+    _save(out / "real_mean_spectrum.png", colormap(_unit(real_mean)))
     summary: dict = {"n_images": len(kept), "skipped": skipped, "spectrum_size": int(real_mean.shape[0]),
                      "generators": {}, "families": {}}
     profiles: dict[str, np.ndarray] = {}
@@ -84,7 +85,7 @@ def compute_fingerprints(samples: Iterable[Sample], out: Path,
             members = np.array([getattr(s, key) == name for s in kept])
             mean = stack[members].mean(axis=0)
             if name != "real":
-                _save(out / folder / f"{_file_name(name)}.png", colourise(_signed_unit(mean - real_mean)))
+                _save(out / folder / f"{_file_name(name)}.png", colormap(_signed_unit(mean - real_mean)))
             d = np.asarray(distances)[members]
             summary[folder][name] = {
                 "n": int(members.sum()), "mean_distance": round(float(d.mean()), 4),

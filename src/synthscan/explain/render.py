@@ -72,6 +72,11 @@ def png_bytes(picture: np.ndarray) -> tuple[bytes, tuple[int, int]]:
     return buf.getvalue(), image.size
 
 
+def png_base64(picture: np.ndarray) -> str:
+    """Base64 of the PNG of an RGB (or grey) picture, shrunk to `MAX_SIDE`."""
+    return base64.b64encode(png_bytes(picture)[0]).decode("ascii")
+
+
 def save_png(data: bytes, out_dir: str | Path, name: str) -> str:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from synthscan.explain.images import colourise, normalise, png_base64
+from synthscan.explain.images import normalise
+from synthscan.explain.render import colormap, png_base64
 from synthscan.explain.schema import MapImage, SpectrumSummary
 
 SPECTRUM_TILE = 128  # the spectrum's size (smaller images use their largest even square)
@@ -190,6 +191,6 @@ def shrink(values: np.ndarray, max_side: int = MAX_MAP_SIDE) -> np.ndarray:
 
 
 def _map(kind: str, title: str, values: np.ndarray, note: str) -> MapImage:
-    picture = colourise(normalise(shrink(values)))
+    picture = colormap(normalise(shrink(values)))
     return MapImage(kind=kind, title=title, width=picture.shape[1], height=picture.shape[0],
                     png_base64=png_base64(picture), note=note)
