@@ -26,20 +26,23 @@ from synthscan.data.datasets import read_manifest
 from synthscan.evaluate.metrics import binary_metrics
 from synthscan.scanning import Scanner
 
-# detector -> (training crop size, epochs of the full model). spectral-dae costs ~3x more per
-# step on CPU, so its full model gets fewer epochs; every leave-out model gets --lofo-epochs.
-CANDIDATES = {"npr": (96, 8), "spectral-dae": (128, 4)}
+# candidate -> (`synthscan train` arguments of its full model, epochs of its leave-out models).
+# spectral-dae costs ~3x more per step on CPU, so its full model got fewer epochs; `npr-recipe` is
+# the bundled default model's recipe (recipes/synthscan-default.toml).
+CANDIDATES = {
+    "npr": (["--detector", "npr", "--epochs", "8", "--crop-size", "96"], 4),
+    "spectral-dae": (["--detector", "spectral-dae", "--epochs", "4", "--crop-size", "128"], 4),
+    "npr-recipe": (["--detector", "npr", "--config", "recipes/synthscan-default.toml"], 12),
+}
 FAMILIES = ("gan", "diffusion")
 
 
-def train_command(detector: str, data: str, runs: Path, lofo_epochs: int, left_out: str | None) -> list[str]:
-    crop, full_epochs = CANDIDATES[detector]
-    epochs = lofo_epochs if left_out else full_epochs
+def train_command(candidate: str, data: str, runs: Path, left_out: str | None) -> list[str]:
+    args, lofo_epochs = CANDIDATES[candidate]
     tag = f"no-{left_out}" if left_out else "full"
-    name = f"{detector}-{tag}" if left_out else f"{detector}-synthbench"
-    cmd = ["synthscan", "train", "--detector", detector, "--data", data, "--out", str(runs / f"{detector}-{tag}"),
-           "--name", name, "--epochs", str(epochs), "--crop-size", str(crop)]
-    return cmd + (["--exclude-family", left_out] if left_out else [])
+    name = f"{candidate}-{tag}" if left_out else f"{candidate}-synthbench"
+    cmd = ["synthscan", "train", *args, "--data", data, "--out", str(runs / f"{candidate}-{tag}"), "--name", name]
+    return cmd + (["--exclude-family", left_out, "--epochs", str(lofo_epochs)] if left_out else [])
 
 
 def model_json(cmd: list[str]) -> Path:
@@ -56,7 +59,6 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="../shared/synthbench/manifest.csv")
     ap.add_argument("--runs", type=Path, default=Path("runs"))
-    ap.add_argument("--lofo-epochs", type=int, default=4)
     ap.add_argument("--detectors", nargs="+", default=list(CANDIDATES))
     ap.add_argument("--out", type=Path, default=Path("docs/leave-family-out"))
     args = ap.parse_args()
@@ -67,7 +69,7 @@ def main() -> None:
     rows = []
     for detector in args.detectors:
         for left_out in (None, *FAMILIES):
-            cmd = train_command(detector, args.data, args.runs, args.lofo_epochs, left_out)
+            cmd = train_command(detector, args.data, args.runs, left_out)
             if not model_json(cmd).exists():
                 print("+", shlex.join(cmd), flush=True)
                 subprocess.run(cmd, check=True)
