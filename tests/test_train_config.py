@@ -61,3 +61,18 @@ def test_train_cli_rejects_a_bad_config(tmp_path: Path):
     r = CliRunner().invoke(app, ["train", "-d", "npr", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "o"),
                                  "--config", str(bad)])
     assert r.exit_code == 2 and "epoch" in r.output
+
+
+def test_fit_with_a_step_bar(tmp_path: Path, capsys):
+    from test_cli import make_dataset
+
+    from synthscan.data.augment import AugmentConfig
+    from synthscan.detectors.npr import NPRDetector
+    from synthscan.train.recipe import split_samples
+    from synthscan.train.trainer import TrainConfig, fit
+
+    train, val = split_samples(make_dataset(tmp_path / "ds", n_train=4, n_val=1), track=None)
+    detector = NPRDetector(NPRDetector.Config(widths=(4, 4, 8, 8)))
+    cfg = TrainConfig(epochs=1, batch_size=4, augment=AugmentConfig(crop_size=32))
+    _, summary = fit(detector, train, val, cfg, tmp_path / "run", progress=print, show_steps=True)
+    assert summary["epochs_run"] == 1 and "epoch=1" in capsys.readouterr().out

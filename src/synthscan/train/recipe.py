@@ -111,7 +111,7 @@ def train_on_samples(
         summary.update(train_images=len(train), seconds=round(time.time() - t0, 1))
         progress(f"fitted {detector_name} on {len(train)} images in {summary['seconds']}s")
     else:
-        detector, summary = fit(detector, train, val, cfg, out / "run", progress=progress)
+        detector, summary = fit(detector, train, val, cfg, out / "run", progress=progress, show_steps=sys.stderr.isatty())
     model = CalibratedModel(detector, ModelInfo(detector=detector_name, name=name, version=version))
     summary["calibration"] = calibrate(model, val)
     summary.update(

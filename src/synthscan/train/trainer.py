@@ -61,9 +61,12 @@ def score_images(detector: Detector, images: list[np.ndarray], batch_size: int =
     return np.array([t.mean() for t in score_tiles(detector, tiles, batch_size)])
 
 
+def steps_per_epoch(n_images: int, cfg: TrainConfig) -> int:
+    return max(1, n_images // cfg.batch_size)  # sampling is with replacement: a small set still trains
+
+
 def _batches(images, labels, weights, cfg: TrainConfig, rng: np.random.Generator):
-    n_steps = max(1, len(images) // cfg.batch_size)  # sampling is with replacement: a small set still trains
-    for _ in range(n_steps):
+    for _ in range(steps_per_epoch(len(images), cfg)):
         idx = rng.choice(len(images), size=cfg.batch_size, p=weights)
         x = np.stack([augment(images[i], cfg.augment, rng) for i in idx])
         yield to_tensor_batch(x), torch.tensor(labels[idx], dtype=torch.float32)
@@ -102,6 +105,7 @@ def fit(
     cfg: TrainConfig,
     out_dir: str | Path,
     progress: Callable[[str], None] = print,
+    show_steps: bool = False,
 ) -> tuple[Detector, dict]:
     """Train `detector` in place; returns it (best epoch's weights) and a summary dict."""
     check_two_classes(train, "training set")
@@ -160,7 +164,14 @@ def fit(
         for stage in real_only_stages(detector):
             getattr(detector, stage).eval()  # frozen stages: no dropout noise in the residual
         losses, t_epoch = [], time.time()
-        for x, y in _batches(train_images, labels, weights, cfg, rng):
+        batches = _batches(train_images, labels, weights, cfg, rng)
+        if show_steps:  # a bar on a terminal; logs and non-terminals get one line per epoch
+            from rich.console import Console
+            from rich.progress import track
+
+            batches = track(batches, total=steps_per_epoch(len(train_images), cfg), transient=True,
+                            description=f"epoch {state['epoch'] + 1}/{cfg.epochs}", console=Console(stderr=True))
+        for x, y in batches:
             x, y = x.to(device), y.to(device)
             if hasattr(detector, "training_loss"):  # a detector with its own objective (rine, backbone)
                 loss = detector.training_loss(x, y)
