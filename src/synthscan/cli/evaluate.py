@@ -13,7 +13,7 @@ from synthscan.result import ExitCode
 
 @app.command("eval")
 def evaluate(
-    dataset: Path = typer.Argument(..., help="Folder (real/, fake/<generator>/) or manifest CSV (synthbench format)."),
+    dataset: Path = typer.Argument(..., help="A synthbench manifest CSV, or a folder in the real/+fake/<generator>/, CIFAKE, GenImage or ForenSynths layout (detected)."),
     model: str = typer.Option("synthscan-default", "--model", "-m", help="Bundled model name or path to a model .json."),
     split: str = typer.Option(None, help="Manifest split to evaluate (e.g. val)."),
     track: str = typer.Option(None, help="Manifest track (default: the first track listed in the manifest)."),

@@ -14,7 +14,7 @@ from synthscan.train.config import ConfigError, resolve_config
 @app.command()
 def train(
     detector: str = typer.Option(..., "--detector", "-d", help="Detector name (see `synthscan models`)."),
-    data: Path = typer.Option(..., "--data", help="Manifest CSV (synthbench format) or folder real/ + fake/<generator>/."),
+    data: Path = typer.Option(..., "--data", help="A synthbench manifest CSV, or a folder in the real/+fake/<generator>/, CIFAKE, GenImage or ForenSynths layout (detected)."),
     out: Path = typer.Option(..., "--out", help="Output folder: run/ (checkpoints, log) and NAME.json/.safetensors."),
     name: str = typer.Option(None, help="Model name (default: the detector name)."),
     version: str = typer.Option("0.1.0", help="Model version saved with the weights."),
