@@ -39,6 +39,9 @@ FAMILIES = ("gan", "diffusion")
 
 def train_command(candidate: str, data: str, runs: Path, left_out: str | None) -> list[str]:
     args, lofo_epochs = CANDIDATES[candidate]
+    if left_out and "--epochs" in args:  # the leave-out models have their own length
+        i = args.index("--epochs")
+        args = args[:i] + args[i + 2 :]
     tag = f"no-{left_out}" if left_out else "full"
     name = f"{candidate}-{tag}" if left_out else f"{candidate}-synthbench"
     cmd = ["synthscan", "train", *args, "--data", data, "--out", str(runs / f"{candidate}-{tag}"), "--name", name]
