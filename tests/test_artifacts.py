@@ -117,3 +117,14 @@ def test_small_and_odd_sized_images_do_not_crash():
         rgb = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
         for f in measure_artifacts(rgb):
             assert 0 <= f.box[0] < f.box[2] <= shape[1] and 0 <= f.box[1] < f.box[3] <= shape[0]
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (1, 40, 3), (7, 7, 3)])
+def test_images_of_a_few_pixels_explain_without_errors(shape, recwarn):
+    from synthscan.explain.traces import spectrum_summary, trace_maps
+
+    rgb = np.full(shape, 90, np.uint8)
+    assert measure_artifacts(rgb) == []
+    assert len(spectrum_summary(rgb).azimuthal_profile) > 0
+    assert trace_maps(rgb)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]

@@ -324,8 +324,13 @@ MEASURES = (upsampling_parity, spectral_peaks, over_smoothing, resolution_incons
             edge_aliasing, over_sharpening, colour_distribution, chroma_residual, smooth_background)
 
 
+MIN_SIDE = 8  # pixels; smaller images get no measured artifacts
+
+
 def measure_artifacts(rgb: np.ndarray, regions: list[Region] | None = None) -> list[ArtifactFinding]:
     """Findings with score >= MIN_SCORE, strongest first (see the module docstring)."""
+    if min(rgb.shape[:2]) < MIN_SIDE:
+        return []  # a few pixels carry no local statistics to measure
     taxonomy = load_taxonomy()
     analysis = Analysis(rgb, regions)
     findings = []

@@ -67,10 +67,15 @@ def noise_residual(rgb: np.ndarray, detector=None) -> np.ndarray:
 def npr_map(rgb: np.ndarray, factor: int = 2) -> np.ndarray:
     """HxW mean absolute NPR residual over channels (odd trailing rows/columns are dropped)."""
     x = to_float(rgb)
+    if min(x.shape[:2]) < factor:  # thinner than one block: mirror it up to one
+        x = np.pad(x, [(0, max(0, factor - n)) for n in x.shape[:2]] + [(0, 0)], mode="symmetric")
     h, w = (x.shape[0] // factor) * factor, (x.shape[1] // factor) * factor
     x = x[:h, :w]
     up = np.repeat(np.repeat(x[::factor, ::factor], factor, axis=0), factor, axis=1)
     return np.abs(x - up).mean(axis=2)
+
+
+MIN_SPECTRUM_SIDE = 8
 
 
 def residual_log_spectrum(residual: np.ndarray) -> np.ndarray:
@@ -79,6 +84,9 @@ def residual_log_spectrum(residual: np.ndarray) -> np.ndarray:
     Welch's method: the power spectra of Hann-windowed tiles overlapping by half are averaged
     (at most MAX_SPECTRUM_TILES, evenly spread), so that noise does not make false peaks.
     """
+    if min(residual.shape[:2]) < MIN_SPECTRUM_SIDE:  # a few-pixel image: mirror it up to a usable size
+        pad = [(0, max(0, MIN_SPECTRUM_SIDE - n)) for n in residual.shape[:2]]
+        residual = np.pad(residual, pad, mode="symmetric")
     size = min(SPECTRUM_TILE, residual.shape[0] // 2 * 2, residual.shape[1] // 2 * 2)
     ys, xs = (_tile_starts(length, size) for length in residual.shape[:2])
     starts = [(y, x) for y in ys for x in xs]
