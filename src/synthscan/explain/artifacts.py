@@ -254,7 +254,8 @@ def edge_aliasing(a: Analysis) -> Measured | None:
     # Unsmoothed pixel gradients see the stairs; the smoothed ones above are the edge's direction.
     raw_gy, raw_gx = np.gradient(a.grey)
     pixel = np.arctan2(raw_gy, raw_gx)
-    deviation = np.degrees(np.abs(np.angle(np.exp(2j * (pixel - local))))) / 2
+    # Orientations are defined modulo 180 degrees: wrap the difference into [-90, 90).
+    deviation = np.degrees(np.abs((pixel - local + np.pi / 2) % np.pi - np.pi / 2))
     per_block = a.blocks.mean(deviation, a.edges.astype(float))
     counts = a.blocks.mean(a.edges.astype(float))
     per_block = np.where(counts > 0.01, per_block, np.nan)
@@ -287,9 +288,8 @@ def over_sharpening(a: Analysis) -> Measured | None:
 
 def colour_distribution(a: Analysis) -> Measured | None:
     """90th percentile of HSV saturation; onset 0.83, full 0.99."""
-    rgb = to_float(a.rgb)
-    high, low = rgb.max(axis=2), rgb.min(axis=2)
-    saturation = np.where(high > 0.02, (high - low) / np.maximum(high, 1e-6), 0.0)
+    high, low = a.rgb.max(axis=2).astype(np.float32), a.rgb.min(axis=2).astype(np.float32)
+    saturation = np.where(high > 0.02 * 255, (high - low) / np.maximum(high, 1.0), np.float32(0))
     p90 = float(np.partition(saturation.ravel(), int(0.9 * (saturation.size - 1)))[int(0.9 * (saturation.size - 1))])
     return Measured("colour-distribution-anomaly", p90, ramp(p90, 0.83, 0.99), a.box(a.blocks.mean(saturation)),
                     f"Colours are unusually saturated: a tenth of the pixels have saturation above {p90:.2f} "

@@ -129,7 +129,16 @@ def bundled_model() -> FamilyModel | None:
 def attribute_family(rgb: np.ndarray) -> FamilyAttribution | None:
     """P(family | generated) from the bundled model; None when no model is bundled."""
     model = bundled_model()
-    return model.attribute(rgb) if model is not None else None
+    return model.attribute(central_crop(rgb, FEATURE_CROP)) if model is not None else None
+
+
+FEATURE_CROP = 512  # trained on 256-px images: a central crop matches them and bounds the cost
+
+
+def central_crop(rgb: np.ndarray, side: int) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    y, x = max(0, (h - side) // 2), max(0, (w - side) // 2)
+    return rgb[y : y + side, x : x + side]
 
 
 def _features_of(samples: list[Sample]) -> np.ndarray:

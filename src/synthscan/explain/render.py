@@ -25,7 +25,7 @@ HEAT_ANCHORS = (
     (0.75, (249, 142, 9)),
     (1.00, (252, 255, 164)),
 )
-MAX_SIDE = 1024  # rendered pictures are shrunk to this: enough to see regions, small to embed
+MAX_SIDE = 512  # rendered pictures are shrunk to this (as trace views and report thumbnails are)
 OVERLAY_OPACITY = 0.7  # the overlay's weight where the map is 1
 
 
@@ -106,4 +106,9 @@ def map_image(
 
 def render_heatmap(values: np.ndarray, rgb: np.ndarray, **kwargs) -> MapImage:
     """A 0..1 map overlaid on its image (same height and width) as a `MapImage`."""
+    h, w = values.shape
+    if max(h, w) > MAX_SIDE:  # blend at the size the picture is shown, not at full resolution
+        size = (max(1, round(w * MAX_SIDE / max(h, w))), max(1, round(h * MAX_SIDE / max(h, w))))
+        values = np.asarray(Image.fromarray(values.astype(np.float32)).resize(size, Image.BILINEAR))
+        rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR))
     return map_image(overlay(values, rgb), **kwargs)
