@@ -21,7 +21,7 @@ def normalise(values: np.ndarray, low_pct: float = 1.0, high_pct: float = 99.0) 
 PALETTE = [(0, 114, 178), (230, 159, 0), (0, 158, 115), (204, 121, 167), (86, 180, 233), (213, 94, 0), (0, 0, 0)]
 
 
-def line_chart(series: dict[str, np.ndarray], title: str, x_label: str, size: tuple[int, int] = (520, 300)) -> np.ndarray:
+def line_chart(series: dict[str, np.ndarray], title: str, x_label: str, size: tuple[int, int] = (512, 300)) -> np.ndarray:
     """Lines (one per named series, same x grid) with a legend, as an RGB uint8 picture."""
     from PIL import ImageDraw
 
