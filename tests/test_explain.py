@@ -326,3 +326,13 @@ def test_cli_scan_explain_report_and_option_checks(tiny_model_path, image_folder
     assert r.exit_code == 2 and "--explain" in r.output
     r = run("explain", image_folder / "photo.jpg", "--model", tiny_model_path, "--report", tmp_path / "e.html")
     assert r.exit_code == 0 and (tmp_path / "e.html").exists()
+
+
+def test_table_output_shows_brackets_literally(tiny_model_path, tmp_path):
+    # Rich markup must not eat text such as "[explain]" in a message or "[red]" in a file name.
+    path = tmp_path / "photo [red].png"
+    Image.fromarray(noise_rgb(64, 64)).save(path)
+    r = run("explain", path, "--model", tiny_model_path)
+    assert r.exit_code == 0 and "photo [red].png" in r.stdout
+    r = run("scan", path, "--model", tiny_model_path)
+    assert r.exit_code == 0 and "photo [red].png" in r.stdout

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from synthscan.cli.main import app
@@ -19,24 +20,24 @@ def print_explanations(results: list[ScanResult], console: Console) -> None:
     """One table per image: verdict, regions, artifacts and maps, then the narrative."""
     for r in results:
         if not r.ok:
-            console.print(f"[bold]{r.path}[/]: [bold magenta]error[/] {r.error.code}: {r.error.message}")
+            console.print(f"[bold]{escape(r.path)}[/]: [bold magenta]error[/] {r.error.code}: {escape(r.error.message)}")
             continue
         e = r.explanation or {}
-        console.print(f"[bold]{r.path}[/]: [{VERDICT_STYLE[r.verdict]}]{r.verdict}[/] p_fake {r.p_fake:.3f}")
+        console.print(f"[bold]{escape(r.path)}[/]: [{VERDICT_STYLE[r.verdict]}]{r.verdict}[/] p_fake {r.p_fake:.3f}")
         table = Table(show_header=True, box=None, pad_edge=False)
         for col in ("evidence", "what", "score", "where"):
             table.add_column(col, overflow="fold")
         for region in e.get("regions", []):
             table.add_row("region", region["source"], f"{region['score']:.2f}", ",".join(map(str, region["box"])))
         for a in e.get("artifacts", []):
-            table.add_row(a["evidence"], a["name"], f"{a['score']:.2f}", ",".join(map(str, a["box"] or ())))
+            table.add_row(a["evidence"], escape(a["name"]), f"{a['score']:.2f}", ",".join(map(str, a["box"] or ())))
         for m in e.get("maps", []):
-            table.add_row("map", m["title"], "", m.get("path") or "(embedded)")
+            table.add_row("map", escape(m["title"]), "", escape(m.get("path") or "(embedded)"))
         console.print(table)
         if narrative := e.get("narrative"):
-            console.print(narrative["summary"], soft_wrap=True)
+            console.print(escape(narrative["summary"]), soft_wrap=True)
         for warning in e.get("warnings", []) + [w.message for w in r.warnings]:
-            console.print(f"[yellow]note:[/] {warning}")
+            console.print(f"[yellow]note:[/] {escape(warning)}")
         console.print()
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -27,10 +28,10 @@ def print_table(results: list[ScanResult], console: Console) -> None:
     for r in results:
         if r.ok:
             note = ", ".join(w.code for w in r.warnings)
-            table.add_row(r.path, f"[{VERDICT_STYLE[r.verdict]}]{r.verdict}[/]", f"{r.p_fake:.3f}",
+            table.add_row(escape(r.path), f"[{VERDICT_STYLE[r.verdict]}]{r.verdict}[/]", f"{r.p_fake:.3f}",
                           f"{r.width}x{r.height}", str(r.tiles), note)
         else:
-            table.add_row(r.path, "[bold magenta]error[/]", "", "", "", f"{r.error.code}: {r.error.message}")
+            table.add_row(escape(r.path), "[bold magenta]error[/]", "", "", "", escape(f"{r.error.code}: {r.error.message}"))
     console.print(table)
     if results and results[0].model:
         console.print(f"model {results[0].model} {results[0].model_version}; threshold "
