@@ -33,6 +33,7 @@ CANDIDATES = {
     "npr": (["--detector", "npr", "--epochs", "8", "--crop-size", "96"], 4),
     "spectral-dae": (["--detector", "spectral-dae", "--epochs", "4", "--crop-size", "128"], 4),
     "npr-recipe": (["--detector", "npr", "--config", "recipes/synthscan-default.toml"], 12),
+    "texture-gbm": (["--detector", "texture-gbm"], 1),  # fitted in one pass: epochs do not apply
 }
 FAMILIES = ("gan", "diffusion")
 

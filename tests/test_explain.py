@@ -336,3 +336,20 @@ def test_table_output_shows_brackets_literally(tiny_model_path, tmp_path):
     assert r.exit_code == 0 and "photo [red].png" in r.stdout
     r = run("scan", path, "--model", tiny_model_path)
     assert r.exit_code == 0 and "photo [red].png" in r.stdout
+
+
+def test_a_detector_without_layers_or_gradients_still_gets_the_other_evidence(tmp_path):
+    from synthscan.detectors.base import CalibratedModel, ModelInfo
+    from synthscan.detectors.registry import get_detector_class
+
+    cls = get_detector_class("texture-gbm")
+    detector = cls(cls.Config())
+    rng = np.random.default_rng(0)
+    smooth = [np.full((64, 64, 3), 120, np.uint8) + rng.integers(0, 3, (64, 64, 3), dtype=np.uint8) for _ in range(6)]
+    noisy = [rng.integers(0, 255, (64, 64, 3), dtype=np.uint8) for _ in range(6)]
+    detector.fit_arrays(smooth + noisy, np.array([0] * 6 + [1] * 6))
+    model = CalibratedModel(detector, ModelInfo(detector="texture-gbm", name="tgbm"))
+    e = explain_image(model, noise_rgb(96, 96), methods=("gradcam", "saliency"))
+    assert e.regions == [] and e.narrative is not None and e.spectrum is not None
+    assert any("gradcam, saliency cannot explain" in w for w in e.warnings)
+    assert [m.kind for m in e.maps][:1] == ["residual"]  # trace views still drawn

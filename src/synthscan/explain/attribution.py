@@ -264,6 +264,17 @@ def top_regions(
     return regions
 
 
+def supports(detector: Detector, method: str) -> bool:
+    """Whether `method` can explain `detector`: Grad-CAM and activations need named layers, the
+    gradient methods need a differentiable detector (texture-gbm is neither), perturbation
+    methods (occlusion, Kernel-SHAP, LIME) work with any."""
+    if method in ("gradcam", "activations"):
+        return bool(detector.attribution_layers())
+    if method in GRADIENT_METHODS:
+        return any(p.requires_grad for p in detector.parameters())
+    return True
+
+
 def attribution_maps(
     detector: Detector, rgb: np.ndarray, methods: Sequence[str] = ("gradcam",), target: str = "fake"
 ) -> list[AttributionMap]:

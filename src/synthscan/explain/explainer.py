@@ -21,7 +21,7 @@ import numpy as np
 
 from synthscan.detectors.base import CalibratedModel
 from synthscan.detectors.registry import load_model
-from synthscan.explain.attribution import AttributionMap, attribution_maps, top_regions
+from synthscan.explain.attribution import AttributionMap, attribution_maps, supports, top_regions
 from synthscan.explain.render import render_heatmap, save_png
 from synthscan.explain.schema import Explanation, MapImage
 from synthscan.explain.template import template_narrative
@@ -143,9 +143,14 @@ def explain_image(
     explanation = Explanation()
     warnings = explanation.warnings
 
-    attributions = attribution_maps(model.detector, rgb, methods, target)
-    explanation.regions = top_regions(attributions[0].values, source=attributions[0].method)
-    if (coverage := min(a.coverage for a in attributions)) < 1.0:
+    usable = [m for m in methods if supports(model.detector, m)]
+    if skipped := [m for m in methods if m not in usable]:
+        warnings.append(f"{', '.join(skipped)} cannot explain the {model.detector.name} detector (no attribution "
+                        "layers or no gradients); perturbation methods such as occlusion can")
+    attributions = attribution_maps(model.detector, rgb, usable, target)
+    if attributions:
+        explanation.regions = top_regions(attributions[0].values, source=attributions[0].method)
+    if attributions and (coverage := min(a.coverage for a in attributions)) < 1.0:
         warnings.append(f"attribution maps cover {coverage:.0%} of the image (the model's max_tiles "
                         "limit); uncovered pixels show no attribution")
     stem = _file_stem(loaded)
