@@ -11,7 +11,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from synthscan.cli.main import app
-from synthscan.cli.scan import VERDICT_STYLE, explain_options, write_html_report
+from synthscan.cli.scan import (
+    CLIP_OPTION,
+    CLIP_THRESHOLDS_OPTION,
+    NARRATOR_OPTION,
+    REPORT_OPTION,
+    VERDICT_STYLE,
+    explain_options,
+    write_html_report,
+)
 from synthscan.output import result_record
 from synthscan.result import ExitCode, ScanResult
 
@@ -52,11 +60,10 @@ def explain(
     embed_maps: bool = typer.Option(False, "--embed-maps", help="Embed the maps in the output as base64 PNG."),
     fmt: str = typer.Option("table", "--format", "-f", help="table | json"),
     out: Path = typer.Option(None, "--out", "-o", help="Write the JSON results to this file."),
-    narrator: str = typer.Option("template", help="Who writes the narrative: template (offline), openai:URL#MODEL "
-                                 "(Ollama, vLLM, LM Studio) or hf:MODEL_ID (local transformers)."),
-    clip: str = typer.Option(None, help="A CLIP/SigLIP model id or folder that scores semantic artifacts."),
-    clip_thresholds: Path = typer.Option(None, help="With --clip: per-artifact thresholds JSON."),
-    report: Path = typer.Option(None, "--report", help="Also write a self-contained HTML report."),
+    narrator: str = NARRATOR_OPTION,
+    clip: str = CLIP_OPTION,
+    clip_thresholds: Path = CLIP_THRESHOLDS_OPTION,
+    report: Path = REPORT_OPTION,
 ) -> None:
     """Explain images: attribution maps, top regions, measured evidence and a plain narrative.
 

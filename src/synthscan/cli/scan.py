@@ -38,6 +38,14 @@ def print_table(results: list[ScanResult], console: Console) -> None:
                       f"{next((r.threshold for r in results if r.threshold is not None), '—')}")
 
 
+# Explanation options shared by `scan --explain` and `explain`.
+NARRATOR_OPTION = typer.Option("template", help="Who writes the explanation's narrative: template (offline), "
+                               "openai:URL#MODEL (Ollama, vLLM, LM Studio) or hf:MODEL_ID (local transformers).")
+CLIP_OPTION = typer.Option(None, help="A CLIP/SigLIP model id or folder that scores semantic artifacts.")
+CLIP_THRESHOLDS_OPTION = typer.Option(None, help="With --clip: per-artifact thresholds JSON (calibrate_thresholds).")
+REPORT_OPTION = typer.Option(None, "--report", help="Also write a self-contained HTML report of the results.")
+
+
 @app.command()
 def scan(
     paths: list[str] = typer.Argument(None, help="Files, folders, manifest CSVs, or - to read paths from stdin."),
@@ -55,11 +63,10 @@ def scan(
     max_bytes: int = typer.Option(200 * 1024 * 1024, help="Refuse files larger than this."),
     explain: bool = typer.Option(False, "--explain", help="Attach an explanation (Grad-CAM regions, evidence, narrative)."),
     maps_dir: Path = typer.Option(None, "--maps-dir", help="With --explain: write the explanation maps as PNG files here."),
-    narrator: str = typer.Option("template", help="With --explain: who writes the narrative: template (offline), "
-                                 "openai:URL#MODEL (Ollama, vLLM, LM Studio) or hf:MODEL_ID (local transformers)."),
-    clip: str = typer.Option(None, help="With --explain: a CLIP/SigLIP model id or folder that scores semantic artifacts."),
-    clip_thresholds: Path = typer.Option(None, help="With --clip: per-artifact thresholds JSON (calibrate_thresholds)."),
-    report: Path = typer.Option(None, "--report", help="Also write a self-contained HTML report of the results."),
+    narrator: str = NARRATOR_OPTION,
+    clip: str = CLIP_OPTION,
+    clip_thresholds: Path = CLIP_THRESHOLDS_OPTION,
+    report: Path = REPORT_OPTION,
 ) -> None:
     """Scan images and print or write one verdict per file.
 
