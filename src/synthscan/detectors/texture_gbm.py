@@ -1,88 +1,53 @@
-"""Hand-crafted texture features + gradient boosting (report 002's "also tried" features).
+"""Hand-crafted texture and forensic-trace features + gradient boosting (report 002's "also tried" features).
 
-Each tile is described by 74 numbers computed with scikit-image and scipy:
-- GLCM (grey-level co-occurrence) contrast, dissimilarity, homogeneity, energy, correlation and
-  ASM at distances 1 and 2, averaged over 4 angles (12);
-- LBP (uniform local binary patterns) histograms at (P=8, R=1) and (P=16, R=2) (28);
-- HOG: per orientation, mean and std of the block-normalised histograms over the tile (18);
-- residual statistics of Y, Cb and Cr (value minus the mean of its 8 neighbours): std, mean |r|, skewness,
-  kurtosis, lag-1 autocorrelation, plus the Cb-Cr residual correlation (16). Generators render
-  chroma differently from camera demosaicing and 4:2:0 chroma subsampling.
-A scikit-learn HistGradientBoostingClassifier separates real from fake tiles. It is fitted once
-by `fit_arrays` (the training recipe calls it instead of the SGD loop); the image's logit is the
-mean of its tiles' logits, like every detector.
+Each tile is described by the feature groups of `texture_features` named in the config:
+report 002's texture features (`glcm`, `lbp`, `hog`, `residual`: the detector's defaults) and/or
+forensic traces (`spam`, `chroma_spam`, `grid_phase`, `spectrum`, `colour`: the bundled default
+model's recipe, `recipes/synthscan-default.toml`). A scikit-learn HistGradientBoostingClassifier
+separates real from fake tiles. It is fitted once by `fit_arrays` (the training recipe calls it
+instead of the SGD loop); the image's logit is the mean of its tiles' logits, like every detector.
 
 Saving: no pickle. After fitting, every tree's node arrays (feature, threshold, missing-value
 direction, children, leaf value) are copied into padded tensors (buffers, so they go to
 safetensors) and prediction walks those arrays; it does not need the scikit-learn object, and
 agrees with its `decision_function` (tested). Trees were kept (rather than a linear model on
 standardised features) because the node arrays are plain numbers and the report names GBM.
-Needs scikit-image: `pip install 'synthscan[texture]'`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
-from scipy import ndimage, stats
+from pydantic import BaseModel, Field, field_validator
 
 from synthscan.detectors.base import Detector, InputPolicy
 from synthscan.detectors.registry import register_detector
+from synthscan.detectors.texture_features import FEATURE_GROUPS, tile_features
 from synthscan.detectors.tiling import make_tiles
 
-GLCM_PROPS = ("contrast", "dissimilarity", "homogeneity", "energy", "correlation", "ASM")
+REPORT_002_FEATURES = ("glcm", "lbp", "hog", "residual")
 # Buffers holding the fitted trees: their shapes are only known after fitting.
 TREE_FIELDS = ("tree_value", "tree_feature", "tree_threshold", "tree_missing_left", "tree_left", "tree_right",
                "tree_is_leaf", "baseline")
 
 
-def neighbour_residual(channel: np.ndarray) -> np.ndarray:
-    """Value minus the mean of its 8 neighbours: what local interpolation cannot predict."""
-    window_sum = ndimage.uniform_filter(channel, size=3, mode="reflect") * 9
-    return channel - (window_sum - channel) / 8
-
-
-def _residual_stats(r: np.ndarray) -> list[float]:
-    flat = r.ravel()
-    lag1 = np.corrcoef(r[:, :-1].ravel(), r[:, 1:].ravel())[0, 1] if flat.std() > 0 else 0.0
-    return [flat.std(), np.abs(flat).mean(), stats.skew(flat), stats.kurtosis(flat), lag1]
-
-
-def texture_features(rgb: np.ndarray, glcm_levels: int = 32) -> np.ndarray:
-    """The 74 features of one uint8 RGB tile (at least 32 x 32). NaN where undefined (flat tiles)."""
-    from skimage.feature import graycomatrix, graycoprops, hog, local_binary_pattern
-
-    grey = np.asarray(rgb.astype(np.float64) @ [0.299, 0.587, 0.114])
-    grey_u8 = grey.round().clip(0, 255).astype(np.uint8)
-    glcm = graycomatrix(grey_u8 // (256 // glcm_levels), distances=[1, 2], angles=[0, np.pi / 4, np.pi / 2, 3 * np.pi / 4],
-                        levels=glcm_levels, symmetric=True, normed=True)
-    glcm_feats = [graycoprops(glcm, p).mean(axis=1) for p in GLCM_PROPS]  # each (2 distances,)
-    lbp_feats = [
-        np.bincount(local_binary_pattern(grey_u8, p, r, method="uniform").astype(int).ravel(), minlength=p + 2) / grey.size
-        for p, r in ((8, 1), (16, 2))
-    ]
-    blocks = hog(grey, orientations=9, pixels_per_cell=(16, 16), cells_per_block=(2, 2), feature_vector=False)
-    blocks = blocks.reshape(-1, 9)
-    ycbcr = rgb.astype(np.float64) @ np.array([[0.299, -0.168736, 0.5], [0.587, -0.331264, -0.418688], [0.114, 0.5, -0.081312]])
-    residuals = [neighbour_residual(ycbcr[..., i]) for i in range(3)]
-    residual_feats = [_residual_stats(r) for r in residuals]
-    cb_r, cr_r = residuals[1], residuals[2]
-    cross = np.corrcoef(cb_r.ravel(), cr_r.ravel())[0, 1] if cb_r.std() > 0 and cr_r.std() > 0 else 0.0
-    with np.errstate(invalid="ignore"):
-        return np.concatenate([*glcm_feats, *lbp_feats, blocks.mean(0), blocks.std(0), *map(np.asarray, residual_feats),
-                               [cross]]).astype(np.float64)
-
-
 class TextureGBMConfig(BaseModel):
     # 128-px tiles: large enough for stable texture statistics; 4 tiles per 256x256 image.
     input: InputPolicy = Field(default_factory=lambda: InputPolicy(mode="tiles", crop_size=128, max_tiles=16))
-    glcm_levels: int = 32
+    features: list[str] = Field(default_factory=lambda: list(REPORT_002_FEATURES))
     max_iter: int = 200
     learning_rate: float = 0.1
     max_leaf_nodes: int = 31
     l2_regularization: float = 0.0
     seed: int = 0
+
+    @field_validator("features")
+    @classmethod
+    def _known_groups(cls, groups: list[str]) -> list[str]:
+        unknown = [g for g in groups if g not in FEATURE_GROUPS]
+        if unknown or not groups:
+            raise ValueError(f"unknown or no feature groups {unknown}; known: {list(FEATURE_GROUPS)}")
+        return groups
 
 
 @register_detector
@@ -99,9 +64,9 @@ class TextureGBMDetector(Detector):
     def fitted(self) -> bool:
         return self.tree_value.numel() > 0
 
-    def features(self, crops: np.ndarray) -> np.ndarray:
-        """(N, H, W, 3) uint8 tiles -> (N, 74) features."""
-        return np.stack([texture_features(c, self.config.glcm_levels) for c in crops])
+    def features(self, crops: np.ndarray | torch.Tensor) -> np.ndarray:
+        """(N, H, W, 3) uint8 tiles, or (N, 3, H, W) floats in [0, 1] -> (N, D) features."""
+        return tile_features(crops, self.config.features)
 
     def fit_arrays(self, images: list[np.ndarray], labels: np.ndarray) -> dict:
         """Fit on every tile of every image (uint8 RGB), each tile labelled like its image."""
@@ -159,8 +124,7 @@ class TextureGBMDetector(Detector):
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        crops = (x * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-        return torch.from_numpy(self.decision_function(self.features(crops))).float().to(x.device)
+        return torch.from_numpy(self.decision_function(self.features(x.cpu()))).float().to(x.device)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # The trees' sizes come from the file: resize the empty buffers before torch copies into them.
