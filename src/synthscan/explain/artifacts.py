@@ -48,7 +48,7 @@ from scipy import ndimage
 
 from synthscan.explain.schema import ArtifactFinding, Box, Region
 from synthscan.explain.taxonomy import load_taxonomy
-from synthscan.explain.traces import find_peaks, grey, high_pass, residual_log_spectrum, to_float
+from synthscan.explain.traces import ImageTraces, high_pass, to_float
 
 MIN_SCORE = 0.25
 MIN_BLOCK = 16
@@ -133,13 +133,14 @@ class Measured:
 class Analysis:
     """The image's shared intermediate maps, computed once for all measures."""
 
-    def __init__(self, rgb: np.ndarray, regions: list[Region] | None):
-        self.rgb = rgb
+    def __init__(self, rgb: np.ndarray | ImageTraces, regions: list[Region] | None):
+        self.traces = ImageTraces.of(rgb)  # the explainer passes the one it shares with the trace views
+        self.rgb = self.traces.rgb
         self.regions = regions
-        self.grey = grey(rgb)
+        self.grey = self.traces.grey
         self.blocks = Blocks.cover(self.grey.shape)
-        smooth = ndimage.gaussian_filter(self.grey, 1.0)
-        self.residual = self.grey - smooth  # = traces.high_pass(grey), sharing the blur
+        smooth = self.traces.blurred
+        self.residual = self.traces.high_pass
         self.gy = ndimage.sobel(smooth, axis=0) / 8
         self.gx = ndimage.sobel(smooth, axis=1) / 8
         self.gradient = np.hypot(self.gx, self.gy)
@@ -176,7 +177,7 @@ def upsampling_parity(a: Analysis) -> Measured | None:
 
 def spectral_peaks(a: Analysis) -> Measured | None:
     """Strongest residual-spectrum peak; onset 1.0 (the peak threshold of `traces`), full 3.0 log units."""
-    peaks = find_peaks(residual_log_spectrum(a.residual))
+    peaks = a.traces.high_pass_peaks
     if not peaks:
         return None
     fy, fx, strength = peaks[0]
@@ -327,12 +328,12 @@ MEASURES = (upsampling_parity, spectral_peaks, over_smoothing, resolution_incons
 MIN_SIDE = 8  # pixels; smaller images get no measured artifacts
 
 
-def measure_artifacts(rgb: np.ndarray, regions: list[Region] | None = None) -> list[ArtifactFinding]:
+def measure_artifacts(image: np.ndarray | ImageTraces, regions: list[Region] | None = None) -> list[ArtifactFinding]:
     """Findings with score >= MIN_SCORE, strongest first (see the module docstring)."""
-    if min(rgb.shape[:2]) < MIN_SIDE:
+    if min(ImageTraces.of(image).rgb.shape[:2]) < MIN_SIDE:
         return []  # a few pixels carry no local statistics to measure
     taxonomy = load_taxonomy()
-    analysis = Analysis(rgb, regions)
+    analysis = Analysis(image, regions)
     findings = []
     for measure in MEASURES:
         measured = measure(analysis)

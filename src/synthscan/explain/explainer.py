@@ -164,18 +164,20 @@ def explain_image(
                 name=f"{stem}.{kind.replace(':', '-')}",
             ))
 
+    shared = rgb  # the residual and spectra, computed once for every part below when traces exist
     if traces := _optional("synthscan.explain.traces", warnings):
+        shared = traces.ImageTraces(rgb, detector=model.detector)
         if maps != "none":
-            for picture in traces.trace_maps(rgb, detector=model.detector):
+            for picture in traces.trace_maps(shared):
                 explanation.maps.append(
                     _as_file(picture, maps_dir, f"{stem}.{picture.kind}") if maps == "dir" else picture
                 )
-        explanation.spectrum = traces.spectrum_summary(rgb)
+        explanation.spectrum = traces.spectrum_summary(shared)
     measured = None  # stays None when artifacts are not part of this build
     if artifacts := _optional("synthscan.explain.artifacts", warnings):
-        explanation.artifacts = measured = artifacts.measure_artifacts(rgb, explanation.regions)
+        explanation.artifacts = measured = artifacts.measure_artifacts(shared, explanation.regions)
     if family := _optional("synthscan.explain.family", warnings):
-        explanation.family = family.attribute_family(rgb)
+        explanation.family = family.attribute_family(shared)
 
     if clip:
         from synthscan.explain.clip_zero_shot import score_artifacts
