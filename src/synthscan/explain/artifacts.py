@@ -119,11 +119,15 @@ class Grid:
             return np.where(counts > 0, sums / counts, np.nan)
 
     def _sums(self, values: np.ndarray) -> np.ndarray:
-        """Window sums from the summed-area table (any window size, one pass over the image)."""
-        table = np.zeros((values.shape[0] + 1, values.shape[1] + 1))
-        np.cumsum(np.cumsum(values, axis=0, dtype=np.float64), axis=1, out=table[1:, 1:])
-        return (table[np.ix_(self.y1, self.x1)] - table[np.ix_(self.y0, self.x1)]
-                - table[np.ix_(self.y1, self.x0)] + table[np.ix_(self.y0, self.x0)])
+        """Window sums: one pass sums the cells between all window edges, then a summed-area
+        table over those few cells adds them up per window."""
+        ys, xs = np.unique(np.r_[self.y0, self.y1]), np.unique(np.r_[self.x0, self.x1])  # from 0 to H (W)
+        cells = np.add.reduceat(np.add.reduceat(values, ys[:-1], axis=0), xs[:-1], axis=1)
+        table = np.zeros((len(ys), len(xs)))
+        table[1:, 1:] = cells.astype(np.float64).cumsum(0).cumsum(1)
+        (iy0, iy1), (ix0, ix1) = ([np.searchsorted(edges, e) for e in ends]
+                                  for edges, ends in ((ys, (self.y0, self.y1)), (xs, (self.x0, self.x1))))
+        return table[np.ix_(iy1, ix1)] - table[np.ix_(iy0, ix1)] - table[np.ix_(iy1, ix0)] + table[np.ix_(iy0, ix0)]
 
     def _fit(self, a: np.ndarray) -> np.ndarray:
         """Pad maps that are a pixel short (differences) by repeating their last row/column."""
