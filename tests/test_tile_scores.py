@@ -6,12 +6,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import noise_rgb
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
-from conftest import noise_rgb
 from synthscan.cli.main import app
-from synthscan.detectors.base import CalibratedModel, Calibration, Detector, InputPolicy, ModelInfo
+from synthscan.detectors.base import (
+    CalibratedModel,
+    Calibration,
+    Detector,
+    InputPolicy,
+    ModelInfo,
+)
 from synthscan.explain import explain_image
 from synthscan.explain.attribution import supports, top_regions
 from synthscan.explain.tile_scores import grid_counts, tile_score_map

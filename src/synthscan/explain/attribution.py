@@ -80,7 +80,8 @@ def explain_tiles(detector: Detector, rgb: np.ndarray, method: str, target: str 
     if target not in TARGETS:
         raise ValueError(f"target must be 'fake' or 'real', not {target!r}")
     if method == "tile-scores":
-        from synthscan.explain.tile_scores import tile_score_map  # it builds on this module
+        # Imported here: tile_scores builds on this module.
+        from synthscan.explain.tile_scores import tile_score_map
 
         return [tile_score_map(detector, rgb, target)]
     detector = detector.eval()
