@@ -1,12 +1,18 @@
 """Explanation benchmark: speed of the full offline explanation, and localisation sanity.
 
-(a) Seconds per image for `explain_image` with the bundled default model, maps embedded as
-    base64 (scoring + Grad-CAM + regions + trace views + measured artifacts + family + template
-    narrative, whichever parts this build has), at 256 x 256 and 1024 x 1024.
+(a) Seconds per image for `explain_image`, maps embedded as base64 (scoring + heatmap + regions
+    + trace views + measured artifacts + family + template narrative), at 256 x 256 and
+    1024 x 1024, for the bundled default model (texture-gbm: no gradients, so its heatmap is the
+    tile-score map) and for synthscan-npr (Grad-CAM).
 (b) Localisation: photos from scikit-image's bundled data, each with one square patch made
     generated-like (2x up-sampled with nearest or bilinear interpolation, or over-smoothed) and
-    pasted back at a random place. For each case it reports the IoU between the patch and the
-    top Grad-CAM region, and the top measured-artifact box when artifacts are available.
+    pasted back at a random place. For each case it reports the IoU between the patch and
+    - the top Grad-CAM region (synthscan-npr),
+    - the top tile-score-map region (the default model),
+    - the box of the highest-scoring measured artifact (model-independent), and the same among
+      the measures that describe a region, leaving out the whole-image ones (colour saturation,
+      chroma residual, smooth background), whose box marks where a global property is strongest.
+    Means are given over the cases that have a box and over all cases (no box counts as IoU 0).
 
     python benchmarks/explain.py [--cases 60] [--repeats 5] [--seed 0]
 
@@ -77,6 +83,9 @@ def make_case(rng: np.random.Generator, index: int) -> tuple[np.ndarray, np.ndar
     return clean, rgb, (px, py, px + side, py + side), manipulation
 
 
+WHOLE_IMAGE_MEASURES = {"colour-distribution-anomaly", "chrominance-residual-anomaly", "smooth-background"}
+
+
 def timing(model, repeats: int) -> None:
     astronaut = photo("astronaut")
     images = {
@@ -90,39 +99,51 @@ def timing(model, repeats: int) -> None:
             start = time.perf_counter()
             explanation = explain_image(model, rgb)
             seconds.append(time.perf_counter() - start)
+        heatmap = explanation.maps[0].kind if explanation.maps else "none"
         parts = "; ".join(explanation.warnings) or "all parts present"
-        print(f"{label}: median {statistics.median(seconds):.3f} s, min {min(seconds):.3f} s "
-              f"over {repeats} runs ({parts})")
+        print(f"  {label}: median {statistics.median(seconds):.3f} s, min {min(seconds):.3f} s over {repeats} runs, "
+              f"heatmap {heatmap} ({parts})")
 
 
-def localisation(model, cases: int, seed: int) -> None:
+def _top_box(explanation, leave_out: set[str] = frozenset()) -> tuple[int, int, int, int] | None:
+    boxed = [a for a in explanation.artifacts if a.box is not None and a.id not in leave_out]
+    return max(boxed, key=lambda a: a.score).box if boxed else None
+
+
+def localisation(default, npr, cases: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
-    cam_iou: dict[str, list[float]] = {m: [] for m in MANIPULATIONS}
-    artifact_iou: dict[str, list[float]] = {m: [] for m in MANIPULATIONS}
-    logit_shift: dict[str, list[float]] = {m: [] for m in MANIPULATIONS}
+    tables: dict[str, dict[str, list[float | None]]] = {}
+    logit_shift: dict[str, dict[str, list[float]]] = {default.name: {}, npr.name: {}}
+
+    def record(line: str, manipulation: str, box, patch_box) -> None:
+        tables.setdefault(line, {m: [] for m in MANIPULATIONS})[manipulation].append(
+            None if box is None else iou(box, patch_box))
+
     for index in range(cases):
         clean, rgb, patch_box, manipulation = make_case(rng, index)
-        logit_shift[manipulation].append(mean_logit(model, rgb) - mean_logit(model, clean))
-        explanation = explain_image(model, rgb, maps="none")
-        cam_iou[manipulation].append(iou(explanation.regions[0].box, patch_box) if explanation.regions else 0.0)
-        boxed = [a for a in explanation.artifacts if a.box is not None]
-        if boxed:
-            artifact_iou[manipulation].append(iou(max(boxed, key=lambda a: a.score).box, patch_box))
+        for model in (default, npr):
+            logit_shift[model.name].setdefault(manipulation, []).append(mean_logit(model, rgb) - mean_logit(model, clean))
+        cam = explain_image(npr, rgb, maps="none")
+        record(f"top Grad-CAM region ({npr.name})", manipulation, cam.regions[0].box if cam.regions else None, patch_box)
+        tiles = explain_image(default, rgb, maps="none", methods=("tile-scores",))
+        record(f"top tile-score-map region ({default.name})", manipulation,
+               tiles.regions[0].box if tiles.regions else None, patch_box)
+        record("top measured-artifact box", manipulation, _top_box(tiles), patch_box)
+        record("top measured-artifact box, region measures only", manipulation,
+               _top_box(tiles, WHOLE_IMAGE_MEASURES), patch_box)
 
-    def report(label: str, table: dict[str, list[float]]) -> None:
-        values = [v for vs in table.values() for v in vs]
-        if not values:
-            print(f"{label}: not available in this build")
-            return
-        per = ", ".join(f"{m} {np.mean(v):.3f} (n={len(v)})" for m, v in table.items() if v)
-        hits = np.mean([v >= 0.5 for v in values])
-        print(f"{label}: mean IoU {np.mean(values):.3f} over {len(values)} cases, IoU >= 0.5 in {hits:.0%}; {per}")
-
-    # Context for the Grad-CAM numbers: a map can only point at a patch the detector reacts to.
-    print("detector logit change from the patch: " + ", ".join(
-        f"{m} mean {np.mean(v):+.3f} (|change| {np.mean(np.abs(v)):.3f})" for m, v in logit_shift.items() if v))
-    report("top Grad-CAM region", cam_iou)
-    report("top measured-artifact box", artifact_iou)
+    # Context for the map numbers: a map can only point at a patch the detector reacts to.
+    for name, shifts in logit_shift.items():
+        print(f"{name} logit change from the patch: " + ", ".join(
+            f"{m} mean {np.mean(v):+.3f} (|change| {np.mean(np.abs(v)):.3f})" for m, v in shifts.items()))
+    for line, table in tables.items():
+        found = [v for vs in table.values() for v in vs if v is not None]
+        every = [v or 0.0 for vs in table.values() for v in vs]
+        per = ", ".join(f"{m} {np.mean([x or 0.0 for x in v]):.3f} ({sum(x is not None for x in v)}/{len(v)} boxed)"
+                        for m, v in table.items() if v)
+        over_found = f"{np.mean(found):.3f} over the {len(found)} boxed" if found else "no box"
+        print(f"{line}: mean IoU {np.mean(every):.3f} over {len(every)} cases (no box = 0; {over_found}), "
+              f"IoU >= 0.5 in {np.mean([v >= 0.5 for v in every]):.0%}; per manipulation (no box = 0): {per}")
 
 
 def main() -> None:
@@ -131,11 +152,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    model = load_model()
-    print(f"machine: {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}; "
-          f"model {model.name} {model.version}")
-    timing(model, args.repeats)
-    localisation(model, args.cases, args.seed)
+    default, npr = load_model(), load_model("synthscan-npr")
+    print(f"machine: {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}")
+    for model in (default, npr):
+        print(f"timing, model {model.name} {model.version} ({model.detector.name}):")
+        timing(model, args.repeats)
+    localisation(default, npr, args.cases, args.seed)
 
 
 if __name__ == "__main__":

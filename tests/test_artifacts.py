@@ -128,3 +128,36 @@ def test_images_of_a_few_pixels_explain_without_errors(shape, recwarn):
     assert len(spectrum_summary(rgb).azimuthal_profile) > 0
     assert trace_maps(rgb)
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+PATCHES = [(40, (37, 150)), (64, (21, 77)), (96, (130, 45)), (136, (60, 90))]  # side, (y, x): off the block grid
+
+
+@pytest.mark.parametrize("side, corner", PATCHES)
+def test_the_box_follows_the_patch_size_off_the_block_grid(side, corner):
+    y, x = corner
+    image = textured_photo(seed=0)
+    small = textured_photo(side // 2, seed=10)
+    image[y : y + side, x : x + side] = np.repeat(np.repeat(small, 2, axis=0), 2, axis=1)
+    found = finding(measure_artifacts(image), "upsampling-pixel-correlation")
+    assert iou(found.box, (x, y, x + side, y + side)) >= (0.6 if side < 64 else 0.8)
+
+
+@pytest.mark.parametrize("side, corner", PATCHES[1:])  # a 40 px blur leaves too little texture to compare
+def test_an_over_smoothed_patch_of_any_size_is_boxed(side, corner):
+    y, x = corner
+    image = textured_photo(seed=1)
+    blurred = ndimage.gaussian_filter(image.astype(float), (2, 2, 0))
+    image[y : y + side, x : x + side] = blurred[y : y + side, x : x + side].round().astype(np.uint8)
+    found = finding(measure_artifacts(image), "over-smoothing")
+    assert found is not None and iou(found.box, (x, y, x + side, y + side)) >= 0.5
+
+
+def test_sliding_window_means_match_direct_means():
+    values = np.random.default_rng(0).random((50, 70)).astype(np.float32)
+    grid = artifacts.Grid.sliding(values.shape)
+    means = grid.mean(values)
+    assert means.shape == (len(grid.y0), len(grid.x0)) and grid.y1[-1] == 50 and grid.x1[-1] == 70
+    for i, j in [(0, 0), (2, 3), (len(grid.y0) - 1, len(grid.x0) - 1)]:
+        window = values[grid.y0[i] : grid.y1[i], grid.x0[j] : grid.x1[j]]
+        assert means[i, j] == pytest.approx(window.mean(), rel=1e-6)

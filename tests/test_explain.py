@@ -57,6 +57,8 @@ def test_gradcam_depends_on_the_target(tiny_model):
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_gives_an_image_sized_map(tiny_model, method):
     rgb = smooth_rgb(TINY_CROP, TINY_CROP + 16)  # 2 overlapping tiles
+    if method == "tile-scores":  # two crops that share 3/4 of their pixels score alike: a flat map
+        rgb = np.hstack([rgb[:, :TINY_CROP], noise_rgb(TINY_CROP, TINY_CROP, seed=5)])
     maps = attribution_maps(tiny_model.detector, rgb, [method], target="fake")
     if all(m.values.max() == 0 for m in maps):  # no evidence for "fake" at all: then there is for "real"
         maps = attribution_maps(tiny_model.detector, rgb, [method], target="real")
@@ -350,6 +352,6 @@ def test_a_detector_without_layers_or_gradients_still_gets_the_other_evidence(tm
     detector.fit_arrays(smooth + noisy, np.array([0] * 6 + [1] * 6))
     model = CalibratedModel(detector, ModelInfo(detector="texture-gbm", name="tgbm"))
     e = explain_image(model, noise_rgb(96, 96), methods=("gradcam", "saliency"))
-    assert e.regions == [] and e.narrative is not None and e.spectrum is not None
+    assert e.narrative is not None and e.spectrum is not None
     assert any("gradcam, saliency cannot explain" in w for w in e.warnings)
-    assert [m.kind for m in e.maps][:1] == ["residual"]  # trace views still drawn
+    assert [m.kind for m in e.maps][:2] == ["tile-scores", "residual"]  # its tile-score map, then trace views

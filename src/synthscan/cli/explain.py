@@ -54,7 +54,7 @@ def explain(
     paths: list[str] = typer.Argument(..., help="Image files or folders."),
     model: str = typer.Option("synthscan-default", "--model", "-m", help="Bundled model name or path to a model .json."),
     methods: list[str] = typer.Option(["gradcam"], "--method", help="Attribution method (repeatable): gradcam, "
-                                      "saliency, guided-backprop, integrated-gradients, occlusion, kernel-shap, lime, activations."),
+                                      "saliency, guided-backprop, integrated-gradients, occlusion, kernel-shap, lime, activations, tile-scores."),
     target: str = typer.Option("fake", help="Explain the 'fake' or the 'real' output."),
     maps_dir: Path = typer.Option(None, "--maps-dir", help="Write the maps as PNG files here."),
     embed_maps: bool = typer.Option(False, "--embed-maps", help="Embed the maps in the output as base64 PNG."),

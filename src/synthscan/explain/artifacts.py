@@ -4,11 +4,14 @@ Every measure looks at the image through a grid of blocks (about 8 across the sh
 at least 16 px) and reports:
 - a score in 0..1: `ramp(measurement, onset, full)`, i.e. 0 at or below `onset`, 1 at or above
   `full`, linear between (the onsets and fulls are in `MEASURES`'s docstrings and constants);
-- the box where it is strongest: the connected group of blocks around the strongest block whose
-  value is at least halfway between the median block and the strongest one;
+- the box where it is anomalous: the same per-block map computed over windows of the block's
+  size sliding by a quarter block, thresholded at halfway between the image's median window
+  and its strongest one; the connected windows around the strongest (each standing for the cell
+  around its centre) give the box. A region of any size gets a box of its size, to about an
+  eighth of a block.
 - a one-sentence reason quoting the measurement.
 Only findings with score >= MIN_SCORE are returned, strongest first. `regions` (from Grad-CAM)
-break near-ties when choosing the box: blocks inside a region count 25% more there.
+break near-ties when choosing the box: windows inside a region count 25% more there.
 
 Measures (grey = BT.601 luma in 0..1, residual = grey minus its Gaussian blur, sigma 1 px):
 - upsampling-pixel-correlation: nearest-style up-sampling makes pixel pairs inside 2x2 blocks
@@ -41,6 +44,7 @@ observations for a person (or a language model) to weigh, next to the detector's
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,11 +52,12 @@ from scipy import ndimage
 
 from synthscan.explain.schema import ArtifactFinding, Box, Region
 from synthscan.explain.taxonomy import load_taxonomy
-from synthscan.explain.traces import find_peaks, grey, high_pass, residual_log_spectrum, to_float
+from synthscan.explain.traces import ImageTraces, high_pass, to_float
 
 MIN_SCORE = 0.25
 MIN_BLOCK = 16
 BLOCKS_ACROSS = 8  # blocks along the short side
+SLIDE = 4  # sliding windows (for boxes) start a quarter of a block apart
 EDGE_CONTRAST = 0.08  # gradient magnitude (0..1 per pixel, Sobel / 8) that makes a pixel an "edge"
 TEXTURE_STD = 0.02  # band-pass std above which a block counts as textured
 
@@ -62,33 +67,67 @@ def ramp(value: float, onset: float, full: float) -> float:
 
 
 @dataclass
-class Blocks:
-    """A partition of the image into ny x nx nearly equal blocks, and block-wise means."""
+class Grid:
+    """Rectangular windows over the image (starts and ends per axis) and window-wise means.
 
-    ys: np.ndarray  # row starts
-    xs: np.ndarray  # column starts
+    `Grid.blocks`: a partition into nearly equal blocks, where the measures are scored.
+    `Grid.sliding`: windows of the same size at a quarter of their side apart, where the boxes
+    are drawn: each window stands for the cell around its centre, so a box is 4x finer.
+    """
+
+    y0: np.ndarray
+    y1: np.ndarray
+    x0: np.ndarray
+    x1: np.ndarray
     shape: tuple[int, int]  # image (H, W)
 
+    @staticmethod
+    def side(shape: tuple[int, int]) -> int:
+        return max(MIN_BLOCK, min(shape) // BLOCKS_ACROSS)
+
     @classmethod
-    def cover(cls, shape: tuple[int, int]) -> Blocks:
-        side = max(MIN_BLOCK, min(shape) // BLOCKS_ACROSS)
-        ys = np.linspace(0, shape[0], max(1, round(shape[0] / side)) + 1).round().astype(int)[:-1]
-        xs = np.linspace(0, shape[1], max(1, round(shape[1] / side)) + 1).round().astype(int)[:-1]
-        return cls(ys, xs, shape)
+    def blocks(cls, shape: tuple[int, int]) -> Grid:
+        side = cls.side(shape)
+        ys, xs = (np.linspace(0, n, max(1, round(n / side)) + 1).round().astype(int) for n in shape)
+        return cls(ys[:-1], ys[1:], xs[:-1], xs[1:], shape)
+
+    @classmethod
+    def sliding(cls, shape: tuple[int, int]) -> Grid:
+        side = cls.side(shape)
+
+        def axis(n: int) -> tuple[np.ndarray, np.ndarray]:
+            size = min(side, n)
+            starts = np.linspace(0, n - size, int(np.ceil((n - size) / max(side // SLIDE, 1))) + 1).round().astype(int)
+            return starts, starts + size
+
+        (y0, y1), (x0, x1) = axis(shape[0]), axis(shape[1])
+        return cls(y0, y1, x0, x1, shape)
 
     def mean(self, values: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-        """Mean of `values` per block (weighted; NaN where a block's weights sum to 0)."""
+        """Mean of `values` per window (weighted; NaN where a window's weights sum to 0)."""
         values = self._fit(values)
         if weights is None:
-            heights, widths = np.diff(np.append(self.ys, self.shape[0])), np.diff(np.append(self.xs, self.shape[1]))
-            counts = np.outer(heights, widths).astype(np.float64)
+            counts = np.outer(self.y1 - self.y0, self.x1 - self.x0).astype(np.float64)
         else:
             weights = self._fit(weights)
             values = values * weights
-            counts = np.add.reduceat(np.add.reduceat(weights, self.ys, axis=0), self.xs, axis=1)
-        sums = np.add.reduceat(np.add.reduceat(values, self.ys, axis=0), self.xs, axis=1)
+            counts = self._sums(weights)
+        sums = self._sums(values)
+        if values.min() >= 0:  # the table's differences can leave -1e-17 where all values are 0
+            sums = np.maximum(sums, 0.0)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(counts > 0, sums / counts, np.nan)
+
+    def _sums(self, values: np.ndarray) -> np.ndarray:
+        """Window sums: one pass sums the cells between all window edges, then a summed-area
+        table over those few cells adds them up per window."""
+        ys, xs = np.unique(np.r_[self.y0, self.y1]), np.unique(np.r_[self.x0, self.x1])  # from 0 to H (W)
+        cells = np.add.reduceat(np.add.reduceat(values, ys[:-1], axis=0), xs[:-1], axis=1)
+        table = np.zeros((len(ys), len(xs)))
+        table[1:, 1:] = cells.astype(np.float64).cumsum(0).cumsum(1)
+        (iy0, iy1), (ix0, ix1) = ([np.searchsorted(edges, e) for e in ends]
+                                  for edges, ends in ((ys, (self.y0, self.y1)), (xs, (self.x0, self.x1))))
+        return table[np.ix_(iy1, ix1)] - table[np.ix_(iy0, ix1)] - table[np.ix_(iy1, ix0)] + table[np.ix_(iy0, ix0)]
 
     def _fit(self, a: np.ndarray) -> np.ndarray:
         """Pad maps that are a pixel short (differences) by repeating their last row/column."""
@@ -98,22 +137,30 @@ class Blocks:
         pad = ((0, self.shape[0] - a.shape[0]), (0, self.shape[1] - a.shape[1]))
         return np.pad(a, pad, mode="edge")
 
-    def box(self, block_values: np.ndarray, regions: list[Region] | None = None) -> Box:
-        """Pixel box of the connected blocks around the strongest one (see module docstring)."""
-        values = np.nan_to_num(block_values, nan=np.nanmin(block_values) if np.isfinite(block_values).any() else 0.0)
+    def cells(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Each window's cell: from halfway to the previous window's centre to halfway to the
+        next one's (the image's edge for the first and last). For blocks, the blocks themselves."""
+        def axis(start: np.ndarray, end: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+            centre = (start + end) / 2
+            bounds = np.concatenate([[0], (centre[1:] + centre[:-1]) / 2, [n]]).round().astype(int)
+            return bounds[:-1], bounds[1:]
+
+        return (*axis(self.y0, self.y1, self.shape[0]), *axis(self.x0, self.x1, self.shape[1]))
+
+    def box(self, values: np.ndarray, regions: list[Region] | None = None) -> Box:
+        """Pixel box of the connected cells around the strongest one (see module docstring)."""
+        values = np.nan_to_num(values, nan=np.nanmin(values) if np.isfinite(values).any() else 0.0)
         if regions:
             values = values * (1 + 0.25 * self._inside(regions))
         peak = np.unravel_index(np.argmax(values), values.shape)
-        level = np.median(values) + 0.5 * (values[peak] - np.median(values))
-        labels, _ = ndimage.label(values >= level)
+        typical = np.median(values)
+        labels, _ = ndimage.label(values >= typical + 0.5 * (values[peak] - typical))
         rows, cols = np.nonzero(labels == labels[peak])
-        y_ends = np.append(self.ys[1:], self.shape[0])
-        x_ends = np.append(self.xs[1:], self.shape[1])
-        return (int(self.xs[cols.min()]), int(self.ys[rows.min()]), int(x_ends[cols.max()]), int(y_ends[rows.max()]))
+        cy0, cy1, cx0, cx1 = self.cells()
+        return (int(cx0[cols.min()]), int(cy0[rows.min()]), int(cx1[cols.max()]), int(cy1[rows.max()]))
 
     def _inside(self, regions: list[Region]) -> np.ndarray:
-        cy = (self.ys + np.append(self.ys[1:], self.shape[0])) / 2
-        cx = (self.xs + np.append(self.xs[1:], self.shape[1])) / 2
+        cy, cx = (self.y0 + self.y1) / 2, (self.x0 + self.x1) / 2
         inside = np.zeros((len(cy), len(cx)))
         for r in regions:
             x0, y0, x1, y1 = r.box
@@ -130,16 +177,21 @@ class Measured:
     reason: str
 
 
+GridMap = Callable[[Grid], np.ndarray]
+
+
 class Analysis:
     """The image's shared intermediate maps, computed once for all measures."""
 
-    def __init__(self, rgb: np.ndarray, regions: list[Region] | None):
-        self.rgb = rgb
+    def __init__(self, rgb: np.ndarray | ImageTraces, regions: list[Region] | None):
+        self.traces = ImageTraces.of(rgb)  # the explainer passes the one it shares with the trace views
+        self.rgb = self.traces.rgb
         self.regions = regions
-        self.grey = grey(rgb)
-        self.blocks = Blocks.cover(self.grey.shape)
-        smooth = ndimage.gaussian_filter(self.grey, 1.0)
-        self.residual = self.grey - smooth  # = traces.high_pass(grey), sharing the blur
+        self.grey = self.traces.grey
+        self.blocks = Grid.blocks(self.grey.shape)
+        self.windows = Grid.sliding(self.grey.shape)
+        smooth = self.traces.blurred
+        self.residual = self.traces.high_pass
         self.gy = ndimage.sobel(smooth, axis=0) / 8
         self.gx = ndimage.sobel(smooth, axis=1) / 8
         self.gradient = np.hypot(self.gx, self.gy)
@@ -148,79 +200,111 @@ class Analysis:
         # that erases fine detail keeps), computed at half resolution: 4x cheaper, same band.
         half = ndimage.zoom(self.grey, 0.5, order=1)
         band = ndimage.gaussian_filter(half, 1.0) - ndimage.gaussian_filter(half, 3.0)
-        band = np.repeat(np.repeat(band, 2, axis=0), 2, axis=1)[: self.grey.shape[0], : self.grey.shape[1]]
-        self.detail = np.sqrt(self.blocks.mean(self.residual**2))
-        self.structure = np.sqrt(self.blocks.mean(band**2))
+        self.band = np.repeat(np.repeat(band, 2, axis=0), 2, axis=1)[: self.grey.shape[0], : self.grey.shape[1]]
+        self._per_grid: dict[tuple[str, int], np.ndarray] = {}
+        self.detail = self.detail_on(self.blocks)
+        self.structure = self.structure_on(self.blocks)
 
-    def box(self, block_values: np.ndarray) -> Box:
-        return self.blocks.box(block_values, self.regions)
+    def _cached(self, name: str, grid: Grid, compute: GridMap) -> np.ndarray:
+        key = (name, id(grid))
+        if key not in self._per_grid:
+            self._per_grid[key] = compute(grid)
+        return self._per_grid[key]
+
+    def detail_on(self, grid: Grid) -> np.ndarray:
+        """Fine detail per window: RMS of the high-pass residual."""
+        return self._cached("detail", grid, lambda g: np.sqrt(g.mean(self.residual**2)))
+
+    def structure_on(self, grid: Grid) -> np.ndarray:
+        """Structure per window: RMS of the sigma 2-6 band."""
+        return self._cached("structure", grid, lambda g: np.sqrt(g.mean(self.band**2)))
+
+    def box(self, grid_map: GridMap) -> Box:
+        """The box of a measure, from its map over the sliding windows."""
+        return self.windows.box(grid_map(self.windows), self.regions)
 
 
 def upsampling_parity(a: Analysis) -> Measured | None:
     """Parity of neighbour differences; onset 0.25, full 0.6 (uniform random pixels: ~0.02)."""
-    parities = []
+    diffs = []
     for axis in (0, 1):
         d = np.abs(np.diff(a.grey, axis=axis))
-        index = np.arange(d.shape[axis]) % 2 == 0
-        even = np.expand_dims(index, 1 - axis).astype(float) * np.ones_like(d)
-        mean_even = a.blocks.mean(d, even)
-        mean_odd = a.blocks.mean(d, 1 - even)
-        parities.append(np.abs(mean_even - mean_odd) / (mean_even + mean_odd + 2 / 255))
-    parity = np.nanmean(parities, axis=0)
+        even = np.expand_dims(np.arange(d.shape[axis]) % 2 == 0, 1 - axis).astype(np.float32) * np.ones_like(d)
+        diffs.append((d, even))
+
+    def parity_on(grid: Grid) -> np.ndarray:
+        parities = []
+        for d, even in diffs:
+            mean_even, mean_odd = grid.mean(d, even), grid.mean(d, 1 - even)
+            parities.append(np.abs(mean_even - mean_odd) / (mean_even + mean_odd + 2 / 255))
+        return np.nanmean(parities, axis=0)
+
+    parity = parity_on(a.blocks)
     best = float(np.nanmax(parity))
     share = float(np.nanmean(parity > 0.25))
-    return Measured("upsampling-pixel-correlation", best, ramp(best, 0.25, 0.6), a.box(parity),
+    return Measured("upsampling-pixel-correlation", best, ramp(best, 0.25, 0.6), a.box(parity_on),
                     f"Neighbouring-pixel differences alternate small/large with a 2 px period (parity {best:.2f}, "
                     f"0 for camera-like pixels) over {share:.0%} of the image, as after nearest-style up-sampling.")
 
 
 def spectral_peaks(a: Analysis) -> Measured | None:
     """Strongest residual-spectrum peak; onset 1.0 (the peak threshold of `traces`), full 3.0 log units."""
-    peaks = find_peaks(residual_log_spectrum(a.residual))
+    peaks = a.traces.high_pass_peaks
     if not peaks:
         return None
     fy, fx, strength = peaks[0]
     h, w = a.residual.shape
     phase = np.exp(-2j * np.pi * (fy * np.arange(h)[:, None] + fx * np.arange(w)[None, :]))
-    # Local Fourier coefficient at the peak frequency, relative to the block's residual energy.
+    # Local Fourier coefficient at the peak frequency, relative to the window's residual energy.
     product = a.residual * phase
-    local = np.abs(a.blocks.mean(product.real) + 1j * a.blocks.mean(product.imag)) / (a.detail + 1e-6)
+
+    def local_on(grid: Grid) -> np.ndarray:
+        return np.abs(grid.mean(product.real) + 1j * grid.mean(product.imag)) / (a.detail_on(grid) + 1e-6)
+
     period = 1 / max(abs(fy), abs(fx))
     jpeg_note = " (8 px periods also come from JPEG blocks)" if abs(period - 8) < 0.5 or abs(period - 8 / 3) < 0.2 else ""
-    return Measured("spectral-periodic-peaks", strength, ramp(strength, 1.0, 3.0), a.box(local),
+    return Measured("spectral-periodic-peaks", strength, ramp(strength, 1.0, 3.0), a.box(local_on),
                     f"The noise residual's spectrum has {len(peaks)} isolated periodic peak(s); the strongest, at "
                     f"({fy:.3f}, {fx:.3f}) cycles/pixel (period {period:.1f} px), stands {np.exp(strength):.1f}x above "
                     f"its surroundings{jpeg_note}.")
 
 
-def _textured(a: Analysis) -> np.ndarray:
-    return a.structure > TEXTURE_STD
+def _textured(a: Analysis, grid: Grid) -> np.ndarray:
+    return a.structure_on(grid) > TEXTURE_STD
+
+
+def _detail_ratio(a: Analysis, grid: Grid) -> np.ndarray:
+    return a.detail_on(grid) / (a.structure_on(grid) + 1e-6)
 
 
 def over_smoothing(a: Analysis) -> Measured | None:
     """Detail/structure drop below the image's median; onset 78%, full 95% less detail."""
-    textured = _textured(a)
+    textured = _textured(a, a.blocks)
     if textured.sum() < 4:
         return None
-    ratio = a.detail / (a.structure + 1e-6)
-    typical = float(np.median(ratio[textured]))
-    drop = np.where(textured, 1 - ratio / typical, 0.0)
-    best = float(drop.max())
-    return Measured("over-smoothing", best, ramp(best, 0.78, 0.95), a.box(drop),
+    typical = float(np.median(_detail_ratio(a, a.blocks)[textured]))
+
+    def drop_on(grid: Grid) -> np.ndarray:
+        return np.where(_textured(a, grid), 1 - _detail_ratio(a, grid) / typical, 0.0)
+
+    best = float(drop_on(a.blocks).max())
+    return Measured("over-smoothing", best, ramp(best, 0.78, 0.95), a.box(drop_on),
                     f"A textured region has {best:.0%} less fine detail relative to its structure than the rest "
                     "of the image, as if it had been smoothed.")
 
 
 def resolution_inconsistency(a: Analysis) -> Measured | None:
     """log2(p90 / p10) of the detail ratio over textured blocks; onset 2, full 3 octaves."""
-    textured = _textured(a)
+    textured = _textured(a, a.blocks)
     if textured.sum() < 6:
         return None
-    ratio = a.detail / (a.structure + 1e-6)
-    p10, p90 = np.percentile(ratio[textured], [10, 90])
+    p10, p90 = np.percentile(_detail_ratio(a, a.blocks)[textured], [10, 90])
     spread = float(np.log2(p90 / max(p10, 1e-6)))
-    blurriness = np.where(textured, -np.log2(np.maximum(ratio, 1e-6) / p90), np.nan)
-    return Measured("resolution-inconsistency", spread, ramp(spread, 2.0, 3.0), a.box(blurriness),
+
+    def blurriness_on(grid: Grid) -> np.ndarray:
+        return np.where(_textured(a, grid), -np.log2(np.maximum(_detail_ratio(a, grid), 1e-6) / p90), np.nan)
+
+    return Measured("resolution-inconsistency", spread, ramp(spread, 2.0, 3.0), a.box(blurriness_on),
                     f"Sharpness varies {2 ** spread:.1f}x between the sharpest and the blurriest textured regions; "
                     "the box marks the blurriest, as if rendered at a lower resolution.")
 
@@ -228,16 +312,26 @@ def resolution_inconsistency(a: Analysis) -> Measured | None:
 def noise_inconsistency(a: Analysis) -> Measured | None:
     """Block noise (mean |residual| off edges) vs median; onset 3.9, full 6.5 octaves."""
     flat_enough = (~ndimage.maximum_filter(a.edges, 5)).astype(np.float32)
-    noise = a.blocks.mean(np.abs(a.residual), flat_enough)
-    valid = np.isfinite(noise) & (a.blocks.mean(flat_enough) > 0.3)
+    abs_residual = np.abs(a.residual)
+
+    def noise_on(grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+        return grid.mean(abs_residual, flat_enough), grid.mean(flat_enough) > 0.3
+
+    noise, valid = noise_on(a.blocks)
+    valid &= np.isfinite(noise)
     if valid.sum() < 4:
         return None
     typical = float(np.median(noise[valid]))
-    octaves = np.where(valid, np.abs(np.log2((noise + 1e-4) / (typical + 1e-4))), 0.0)
+
+    def octaves_on(grid: Grid) -> np.ndarray:
+        noise, valid = noise_on(grid)
+        return np.where(valid & np.isfinite(noise), np.abs(np.log2((noise + 1e-4) / (typical + 1e-4))), 0.0)
+
+    octaves = octaves_on(a.blocks)
     peak = np.unravel_index(np.argmax(octaves), octaves.shape)
     best = float(octaves[peak])
     word = "stronger" if noise[peak] > typical else "weaker"
-    return Measured("random-noise-detailed-areas", best, ramp(best, 3.9, 6.5), a.box(octaves),
+    return Measured("random-noise-detailed-areas", best, ramp(best, 3.9, 6.5), a.box(octaves_on),
                     f"One region's noise is {2 ** best:.1f}x {word} than the image's typical noise "
                     f"({noise[peak] * 255:.1f} vs {typical * 255:.1f} grey levels), unlike a single camera sensor.")
 
@@ -256,13 +350,16 @@ def edge_aliasing(a: Analysis) -> Measured | None:
     pixel = np.arctan2(raw_gy, raw_gx)
     # Orientations are defined modulo 180 degrees: wrap the difference into [-90, 90).
     deviation = np.degrees(np.abs((pixel - local + np.pi / 2) % np.pi - np.pi / 2))
-    per_block = a.blocks.mean(deviation, a.edges.astype(float))
-    counts = a.blocks.mean(a.edges.astype(float))
-    per_block = np.where(counts > 0.01, per_block, np.nan)
+    edges = a.edges.astype(np.float32)
+
+    def deviation_on(grid: Grid) -> np.ndarray:
+        return np.where(grid.mean(edges) > 0.01, grid.mean(deviation, edges), np.nan)
+
+    per_block = deviation_on(a.blocks)
     if not np.isfinite(per_block).any():
         return None
     best = float(np.nanmax(per_block))
-    return Measured("edge-aliasing", best, ramp(best, 33, 42), a.box(per_block),
+    return Measured("edge-aliasing", best, ramp(best, 33, 42), a.box(deviation_on),
                     f"Along high-contrast edges pixel gradients deviate {best:.0f} degrees on average from the "
                     "edge's direction: the edges are stair-stepped (aliased) rather than smooth.")
 
@@ -275,13 +372,16 @@ def over_sharpening(a: Analysis) -> Measured | None:
     high, low = ndimage.maximum_filter(smooth, 9), ndimage.minimum_filter(smooth, 9)
     overshoot = np.maximum(a.grey - high, 0) + np.maximum(low - a.grey, 0)
     near_edges = ndimage.maximum_filter(a.edges, 5).astype(np.float32)
-    contrast = a.blocks.mean(high - low, near_edges)
-    relative = a.blocks.mean(overshoot, near_edges) / (contrast + 1e-3)
-    relative = np.where(a.blocks.mean(near_edges) > 0.02, relative, np.nan)
+
+    def relative_on(grid: Grid) -> np.ndarray:
+        relative = grid.mean(overshoot, near_edges) / (grid.mean(high - low, near_edges) + 1e-3)
+        return np.where(grid.mean(near_edges) > 0.02, relative, np.nan)
+
+    relative = relative_on(a.blocks)
     if not np.isfinite(relative).any():
         return None
     best = float(np.nanmax(relative))
-    return Measured("over-sharpening", best, ramp(best, 0.8, 3.3), a.box(relative),
+    return Measured("over-sharpening", best, ramp(best, 0.8, 3.3), a.box(relative_on),
                     f"Pixels next to edges overshoot the surrounding brightness range by {best:.0%} of the edge's "
                     "contrast on average, the bright/dark halos of strong sharpening.")
 
@@ -291,7 +391,7 @@ def colour_distribution(a: Analysis) -> Measured | None:
     high, low = a.rgb.max(axis=2).astype(np.float32), a.rgb.min(axis=2).astype(np.float32)
     saturation = np.where(high > 0.02 * 255, (high - low) / np.maximum(high, 1.0), np.float32(0))
     p90 = float(np.partition(saturation.ravel(), int(0.9 * (saturation.size - 1)))[int(0.9 * (saturation.size - 1))])
-    return Measured("colour-distribution-anomaly", p90, ramp(p90, 0.83, 0.99), a.box(a.blocks.mean(saturation)),
+    return Measured("colour-distribution-anomaly", p90, ramp(p90, 0.83, 0.99), a.box(lambda g: g.mean(saturation)),
                     f"Colours are unusually saturated: a tenth of the pixels have saturation above {p90:.2f} "
                     "(9 in 10 photographs stay below 0.83).")
 
@@ -301,21 +401,24 @@ def chroma_residual(a: Analysis) -> Measured | None:
     rgb = to_float(a.rgb)
     cb = -0.168736 * rgb[..., 0] - 0.331264 * rgb[..., 1] + 0.5 * rgb[..., 2]
     cr = 0.5 * rgb[..., 0] - 0.418688 * rgb[..., 1] - 0.081312 * rgb[..., 2]
-    chroma = np.sqrt(a.blocks.mean(high_pass(cb) ** 2 + high_pass(cr) ** 2))
-    ratio = chroma / (a.detail + 2e-3)
+    energy = high_pass(cb) ** 2 + high_pass(cr) ** 2
+    chroma = np.sqrt(a.blocks.mean(energy))
     overall = float(np.sqrt(np.mean(chroma**2)) / (np.sqrt(np.mean(a.detail**2)) + 2e-3))
-    return Measured("chrominance-residual-anomaly", overall, ramp(overall, 0.33, 0.6), a.box(ratio),
+    return Measured("chrominance-residual-anomaly", overall, ramp(overall, 0.33, 0.6),
+                    a.box(lambda g: np.sqrt(g.mean(energy)) / (a.detail_on(g) + 2e-3)),
                     f"The colour channels carry {overall:.2f}x the luma's fine-detail energy; camera demosaicing "
                     "and chroma subsampling usually keep this below 0.33.")
 
 
 def smooth_background(a: Analysis) -> Measured | None:
     """Share of flat (no structure) and almost noiseless blocks; onset 25%, full 50% of the image."""
-    flat = (a.structure < TEXTURE_STD / 4) & (a.detail < 1.0 / 255)
-    share = float(flat.mean())
+    def flat_on(grid: Grid) -> np.ndarray:
+        return ((a.structure_on(grid) < TEXTURE_STD / 4) & (a.detail_on(grid) < 1.0 / 255)).astype(float)
+
+    share = float(flat_on(a.blocks).mean())
     if share == 0:
         return None
-    return Measured("smooth-background", share, ramp(share, 0.25, 0.5), a.box(flat.astype(float)),
+    return Measured("smooth-background", share, ramp(share, 0.25, 0.5), a.box(flat_on),
                     f"{share:.0%} of the image is flat and almost noiseless (fine-detail level under 1 grey level), "
                     "a smooth low-detail background.")
 
@@ -327,12 +430,12 @@ MEASURES = (upsampling_parity, spectral_peaks, over_smoothing, resolution_incons
 MIN_SIDE = 8  # pixels; smaller images get no measured artifacts
 
 
-def measure_artifacts(rgb: np.ndarray, regions: list[Region] | None = None) -> list[ArtifactFinding]:
+def measure_artifacts(image: np.ndarray | ImageTraces, regions: list[Region] | None = None) -> list[ArtifactFinding]:
     """Findings with score >= MIN_SCORE, strongest first (see the module docstring)."""
-    if min(rgb.shape[:2]) < MIN_SIDE:
+    if min(ImageTraces.of(image).rgb.shape[:2]) < MIN_SIDE:
         return []  # a few pixels carry no local statistics to measure
     taxonomy = load_taxonomy()
-    analysis = Analysis(rgb, regions)
+    analysis = Analysis(image, regions)
     findings = []
     for measure in MEASURES:
         measured = measure(analysis)

@@ -12,7 +12,9 @@ a known failure elsewhere). Methods, each giving one map per image:
   target (channels summed, negatives dropped); Kernel-SHAP and LIME perturb SLIC superpixels.
   Their baseline is a flat grey image: it has no pixel-level traces at all;
 - "activations": one map per named layer, the mean |activation| over channels (not target
-  dependent: it shows where each layer responds at all).
+  dependent: it shows where each layer responds at all);
+- "tile-scores": no gradients at all: each half-overlapping crop's P(target), stitched
+  (`tile_scores.py`); it works for every tile-based detector.
 
 Images are explained tile by tile, on the same crops `scan` scores (`detectors.tiling`), and
 the tiles' maps are stitched back to the whole image, averaged where tiles overlap. A map is
@@ -24,7 +26,7 @@ from __future__ import annotations
 import copy
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -38,7 +40,7 @@ from synthscan.explain.schema import Region
 
 METHODS = (
     "gradcam", "saliency", "guided-backprop", "integrated-gradients",
-    "occlusion", "kernel-shap", "lime", "activations",
+    "occlusion", "kernel-shap", "lime", "activations", "tile-scores",
 )  # fmt: skip
 GRADIENT_METHODS = {"gradcam", "saliency", "guided-backprop", "integrated-gradients"}
 TARGETS = {"real": 0, "fake": 1}
@@ -55,6 +57,8 @@ class AttributionMap:
     target: str  # "fake" or "real" ("any" for activation maps)
     values: np.ndarray  # (H, W) float32 in 0..1, the image's size
     coverage: float  # fraction of the image's pixels the explained tiles cover
+    note: str = ""  # how to read this particular map, when the method's generic note is not enough
+    warnings: list[str] = field(default_factory=list)
 
 
 class TwoClass(torch.nn.Module):
@@ -75,6 +79,11 @@ def explain_tiles(detector: Detector, rgb: np.ndarray, method: str, target: str 
         raise ValueError(f"unknown attribution method {method!r}; known: {', '.join(METHODS)}")
     if target not in TARGETS:
         raise ValueError(f"target must be 'fake' or 'real', not {target!r}")
+    if method == "tile-scores":
+        # Imported here: tile_scores builds on this module.
+        from synthscan.explain.tile_scores import tile_score_map
+
+        return [tile_score_map(detector, rgb, target)]
     detector = detector.eval()
     tiles = make_tiles(rgb, detector.input_policy)
     crops = to_tensor_batch(tiles.crops)

@@ -25,6 +25,8 @@ from synthscan.explain.attribution import AttributionMap, attribution_maps, supp
 from synthscan.explain.render import render_heatmap, save_png
 from synthscan.explain.schema import Explanation, MapImage
 from synthscan.explain.template import template_narrative
+from synthscan.explain.tile_scores import METHOD as TILE_SCORES
+from synthscan.explain.tile_scores import tile_score_map
 from synthscan.io import LoadedImage
 from synthscan.result import ScanResult
 
@@ -42,10 +44,13 @@ TITLES = {
     "kernel-shap": "Kernel-SHAP on superpixels",
     "lime": "LIME on superpixels",
     "activations": "Activations",
+    "tile-scores": "Tile scores",
 }
 
 
 def _note(m: AttributionMap) -> str:
+    if m.note:
+        return m.note
     if m.method.startswith("activations:"):
         return f"Bright areas are where layer {m.method.split(':', 1)[1]} responds most, whatever the verdict."
     return f"Bright areas move the detector's output towards '{m.target}' the most."
@@ -115,7 +120,8 @@ def explain_image(
     """Explain one image (a `LoadedImage` or an (H, W, 3) uint8 array).
 
     methods: attribution methods (see `synthscan.explain.attribution.METHODS`); the first one's
-    map gives `regions`. maps: "base64" embeds PNGs, "dir" writes them to `maps_dir`, "none"
+    map gives `regions`. When none of them can explain the detector (no gradients), its
+    tile-score map (`tile_scores.py`) is used instead. maps: "base64" embeds PNGs, "dir" writes them to `maps_dir`, "none"
     leaves pictures out (regions, artifacts and narrative are still computed). result: the
     image's `ScanResult` when already scanned; otherwise the image is scored here.
     narrator: "template" (offline), a `make_narrator` spec ("openai:URL#MODEL", "hf:ID") or a
@@ -145,14 +151,23 @@ def explain_image(
 
     usable = [m for m in methods if supports(model.detector, m)]
     if skipped := [m for m in methods if m not in usable]:
+        instead = "" if usable else "; its tile-score map is shown instead"
         warnings.append(f"{', '.join(skipped)} cannot explain the {model.detector.name} detector (no attribution "
-                        "layers or no gradients); perturbation methods such as occlusion can")
-    attributions = attribution_maps(model.detector, rgb, usable, target)
+                        f"layers or no gradients){instead}")
+        usable = usable or [TILE_SCORES]
+    attributions: list[AttributionMap] = []
+    for method in usable:
+        if method == TILE_SCORES:  # calibrated, and reusing the crops the scan already scored
+            scanned = {t.box: t.p_fake for t in result.tile_scores} if result.model == model.name else {}
+            attributions.append(tile_score_map(model, rgb, target, known=scanned))
+        else:
+            attributions += attribution_maps(model.detector, rgb, [method], target)
     if attributions:
         explanation.regions = top_regions(attributions[0].values, source=attributions[0].method)
+    warnings += [w for a in attributions for w in a.warnings]
     if attributions and (coverage := min(a.coverage for a in attributions)) < 1.0:
-        warnings.append(f"attribution maps cover {coverage:.0%} of the image (the model's max_tiles "
-                        "limit); uncovered pixels show no attribution")
+        warnings.append(f"attribution maps cover {coverage:.0%} of the image (a limit on the number of tiles); "
+                        "uncovered pixels show no attribution")
     stem = _file_stem(loaded)
     if maps != "none":
         for a in attributions:
@@ -164,18 +179,20 @@ def explain_image(
                 name=f"{stem}.{kind.replace(':', '-')}",
             ))
 
+    shared = rgb  # the residual and spectra, computed once for every part below when traces exist
     if traces := _optional("synthscan.explain.traces", warnings):
+        shared = traces.ImageTraces(rgb, detector=model.detector)
         if maps != "none":
-            for picture in traces.trace_maps(rgb, detector=model.detector):
+            for picture in traces.trace_maps(shared):
                 explanation.maps.append(
                     _as_file(picture, maps_dir, f"{stem}.{picture.kind}") if maps == "dir" else picture
                 )
-        explanation.spectrum = traces.spectrum_summary(rgb)
+        explanation.spectrum = traces.spectrum_summary(shared)
     measured = None  # stays None when artifacts are not part of this build
     if artifacts := _optional("synthscan.explain.artifacts", warnings):
-        explanation.artifacts = measured = artifacts.measure_artifacts(rgb, explanation.regions)
+        explanation.artifacts = measured = artifacts.measure_artifacts(shared, explanation.regions)
     if family := _optional("synthscan.explain.family", warnings):
-        explanation.family = family.attribute_family(rgb)
+        explanation.family = family.attribute_family(shared)
 
     if clip:
         from synthscan.explain.clip_zero_shot import score_artifacts

@@ -32,18 +32,18 @@ from pydantic import BaseModel
 
 from synthscan.data.datasets import Sample
 from synthscan.explain.schema import FamilyAttribution
-from synthscan.explain.traces import azimuthal_profile, grey, high_pass, npr_map, residual_log_spectrum, to_float
+from synthscan.explain.traces import ImageTraces, azimuthal_profile, to_float
 
 UNKNOWN_CUT = 0.6
 MODEL_NAME = "synthscan-family-logreg"
 TRAIN_COMMAND = "python -m synthscan.explain.family --data ../shared/synthbench/manifest.csv"
 
 
-def features(rgb: np.ndarray) -> np.ndarray:
+def features(image: np.ndarray | ImageTraces) -> np.ndarray:
     """The 70 features of one RGB uint8 image (see the module docstring)."""
-    g = grey(rgb)
-    residual = high_pass(g)
-    profile = azimuthal_profile(residual_log_spectrum(residual))
+    traces = ImageTraces.of(image)
+    rgb, g, residual = traces.rgb, traces.grey, traces.high_pass
+    profile = azimuthal_profile(traces.high_pass_spectrum)
     std = residual.std() + 1e-6
     kurtosis = float(np.mean((residual / std) ** 4))
     d = np.abs(np.diff(g, axis=1))
@@ -51,7 +51,7 @@ def features(rgb: np.ndarray) -> np.ndarray:
     rgb_f = to_float(rgb)
     high = rgb_f.max(axis=2)
     saturation = float(np.mean((high - rgb_f.min(axis=2)) / np.maximum(high, 1e-3)))
-    stats = [np.log(std), np.log(kurtosis + 1e-6), np.log(npr_map(rgb).mean() + 1e-6), parity, saturation]
+    stats = [np.log(std), np.log(kurtosis + 1e-6), np.log(traces.npr.mean() + 1e-6), parity, saturation]
     return np.concatenate([profile - profile.mean(), [profile.mean()], stats]).astype(np.float64)
 
 
@@ -73,8 +73,8 @@ class FamilyModel(BaseModel):
         e = np.exp(logits - logits.max())
         return e / e.sum()
 
-    def attribute(self, rgb: np.ndarray) -> FamilyAttribution:
-        p = self.probabilities(features(rgb))
+    def attribute(self, image: np.ndarray | ImageTraces) -> FamilyAttribution:
+        p = self.probabilities(features(image))
         return FamilyAttribution(probabilities={c: round(float(v), 4) for c, v in zip(self.classes, p)},
                                  top=self.top(p), model=self.name)
 
@@ -126,10 +126,17 @@ def bundled_model() -> FamilyModel | None:
     return FamilyModel.model_validate(json.loads(resource.read_text(encoding="utf-8")))
 
 
-def attribute_family(rgb: np.ndarray) -> FamilyAttribution | None:
-    """P(family | generated) from the bundled model; None when no model is bundled."""
+def attribute_family(image: np.ndarray | ImageTraces) -> FamilyAttribution | None:
+    """P(family | generated) from the bundled model; None when no model is bundled.
+
+    Given the explainer's `ImageTraces` of an image no larger than the crop, its residual and
+    spectrum are reused; a larger image's crop has its own (the spectrum is of the crop only)."""
     model = bundled_model()
-    return model.attribute(central_crop(rgb, FEATURE_CROP)) if model is not None else None
+    if model is None:
+        return None
+    traces = ImageTraces.of(image)
+    crop = central_crop(traces.rgb, FEATURE_CROP)
+    return model.attribute(traces if crop.shape == traces.rgb.shape else crop)
 
 
 FEATURE_CROP = 512  # trained on 256-px images: a central crop matches them and bounds the cost

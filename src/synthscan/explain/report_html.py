@@ -40,7 +40,7 @@ THUMBNAIL_MAX_SIDE = 512
 # (residual, NPR, spectrum, fingerprints, ...) are shown beside it.
 ATTRIBUTION_KINDS = frozenset({
     "gradcam", "saliency", "guided-backprop", "integrated-gradients", "occlusion",
-    "lime", "kernel-shap", "shap", "activation",
+    "lime", "kernel-shap", "shap", "activation", "tile-scores",
 })
 
 

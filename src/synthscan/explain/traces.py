@@ -13,9 +13,15 @@
   up-sampling leaves no linear peak; it shows in the NPR map and in `artifacts.py`'s grid test.
 
 Pictures are at most MAX_MAP_SIDE px on their long side (block means), to keep reports light.
+
+`ImageTraces` holds these intermediates for one image. The explainer builds it once and hands it
+to the trace views, the measured artifacts and the family attribution, which would otherwise each
+recompute the same blur, residual and FFTs.
 """
 
 from __future__ import annotations
+
+from functools import cached_property
 
 import numpy as np
 from scipy import ndimage
@@ -47,9 +53,13 @@ def high_pass(channel: np.ndarray, sigma: float = 1.0) -> np.ndarray:
     return channel - ndimage.gaussian_filter(channel, sigma, mode="reflect")
 
 
+def _dae(detector):
+    return getattr(getattr(detector, "detector", detector), "dae", None)
+
+
 def noise_residual(rgb: np.ndarray, detector=None) -> np.ndarray:
     """HxW grey noise residual (0..1 units): image minus the detector's DAE output, else high-pass."""
-    dae = getattr(getattr(detector, "detector", detector), "dae", None)
+    dae = _dae(detector)
     if dae is None:
         return high_pass(grey(rgb))
     import torch
@@ -153,25 +163,80 @@ def find_peaks(log_spectrum: np.ndarray) -> list[tuple[float, float, float]]:
             for y, x in zip(ys[order], xs[order])]
 
 
-def spectrum_summary(rgb: np.ndarray, detector=None) -> SpectrumSummary:
+class ImageTraces:
+    """One image's grey luma, high-pass residual, spectra and NPR map, each computed at most once.
+
+    `high_pass` (grey minus its sigma-1 blur) and its `high_pass_spectrum` are what the measured
+    artifacts and the family features use; `residual` / `spectrum` are what the trace views
+    show: the same arrays, unless the detector has a denoising autoencoder (then its residual).
+    """
+
+    def __init__(self, rgb: np.ndarray, detector=None):
+        self.rgb = rgb
+        self.detector = detector
+
+    @classmethod
+    def of(cls, image: np.ndarray | ImageTraces, detector=None) -> ImageTraces:
+        return image if isinstance(image, ImageTraces) else cls(image, detector)
+
+    @cached_property
+    def grey(self) -> np.ndarray:
+        return grey(self.rgb)
+
+    @cached_property
+    def blurred(self) -> np.ndarray:
+        """The grey image's Gaussian blur, sigma 1 px (the high-pass's low part)."""
+        return ndimage.gaussian_filter(self.grey, 1.0, mode="reflect")
+
+    @cached_property
+    def high_pass(self) -> np.ndarray:
+        return self.grey - self.blurred
+
+    @cached_property
+    def high_pass_spectrum(self) -> np.ndarray:
+        return residual_log_spectrum(self.high_pass)
+
+    @cached_property
+    def high_pass_peaks(self) -> list[tuple[float, float, float]]:
+        return find_peaks(self.high_pass_spectrum)
+
+    @property
+    def denoised_by_detector(self) -> bool:
+        return _dae(self.detector) is not None
+
+    @cached_property
+    def residual(self) -> np.ndarray:
+        return noise_residual(self.rgb, self.detector) if self.denoised_by_detector else self.high_pass
+
+    @cached_property
+    def spectrum(self) -> np.ndarray:
+        return residual_log_spectrum(self.residual) if self.denoised_by_detector else self.high_pass_spectrum
+
+    @cached_property
+    def peaks(self) -> list[tuple[float, float, float]]:
+        return find_peaks(self.spectrum) if self.denoised_by_detector else self.high_pass_peaks
+
+    @cached_property
+    def npr(self) -> np.ndarray:
+        return npr_map(self.rgb)
+
+
+def spectrum_summary(image: np.ndarray | ImageTraces, detector=None) -> SpectrumSummary:
     """The residual spectrum's azimuthal profile and periodic peaks."""
-    spectrum = residual_log_spectrum(noise_residual(rgb, detector))
-    return SpectrumSummary(azimuthal_profile=[round(float(v), 4) for v in azimuthal_profile(spectrum)],
-                           peaks=find_peaks(spectrum))
+    t = ImageTraces.of(image, detector)
+    return SpectrumSummary(azimuthal_profile=[round(float(v), 4) for v in azimuthal_profile(t.spectrum)],
+                           peaks=t.peaks)
 
 
-def trace_maps(rgb: np.ndarray, detector=None) -> list[MapImage]:
+def trace_maps(image: np.ndarray | ImageTraces, detector=None) -> list[MapImage]:
     """Residual, NPR and spectrum pictures (PNG, base64) with a note on how to read each, plus
     the spectrum's profile against the bundled generator-family means when the image is large
     enough (>= SPECTRUM_TILE px) for the same frequency grid."""
     from synthscan.explain.fingerprints import family_profile_map  # it builds on this module
 
-    residual = noise_residual(rgb, detector)
-    spectrum = residual_log_spectrum(residual)
-    peaks = find_peaks(spectrum)
-    npr = npr_map(rgb)
-    denoiser = "the detector's denoising autoencoder" if getattr(
-        getattr(detector, "detector", detector), "dae", None) is not None else "a Gaussian high-pass (sigma 1 px)"
+    t = ImageTraces.of(image, detector)
+    residual, spectrum, peaks, npr = t.residual, t.spectrum, t.peaks, t.npr
+    denoiser = "the detector's denoising autoencoder" if t.denoised_by_detector else "a Gaussian high-pass (sigma 1 px)"
     peak_note = (f"{len(peaks)} periodic peak(s) stand out (strongest at {peaks[0][0]:.3f}, {peaks[0][1]:.3f} cycles/pixel)."
                  if peaks else "No periodic peak stands out.")
     maps = [
