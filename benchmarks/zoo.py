@@ -53,6 +53,11 @@ ABLATIONS = {
         "FreqNet only": {"wavelet": False},
         "wavelet only": {"freqnet": False},
     },
+    # Not a report's ablation: report 002's texture features against the default model's forensic ones.
+    "texture-gbm": {
+        "forensic features (default recipe)": {"features": ["residual", "spam", "chroma_spam", "grid_phase", "spectrum",
+                                                            "colour"]},
+    },
 }
 FAMILIES = ("gan", "diffusion")
 BUDGETS = {
@@ -214,7 +219,7 @@ def main() -> None:
                 if not set(change) <= set(fields):
                     skipped.append(f"{detector} ablation '{label}' (no such config field)")
                     continue
-                tag = "-" + "-".join(f"{k}={v}" for k, v in change.items())
+                tag = "-" + "-".join(f"{k}={'+'.join(v) if isinstance(v, list) else v}" for k, v in change.items())
                 rows.append(run_row(detector, {"tag": tag, "label": label, "config": change}, track, samples,
                                     budget, runs, False))
     header = {
