@@ -62,6 +62,17 @@ EDGE_CONTRAST = 0.08  # gradient magnitude (0..1 per pixel, Sobel / 8) that make
 TEXTURE_STD = 0.02  # band-pass std above which a block counts as textured
 
 
+# Half-band low-pass (the classic 7-tap interpolation filter): gain 1 at DC, 1/2 at 1/4 cycle/px,
+# 0 at 1/2. Spread to every other tap (a trous) it halves again, to a 1/8 cycle/px cut-off.
+HALF_BAND = np.array([-1, 0, 9, 16, 9, 0, -1], dtype=np.float32) / 32
+QUARTER_BAND = np.zeros(13, dtype=np.float32)
+QUARTER_BAND[::2] = HALF_BAND
+
+
+def _low_pass(image: np.ndarray, taps: np.ndarray) -> np.ndarray:
+    return ndimage.correlate1d(ndimage.correlate1d(image, taps, axis=0, mode="reflect"), taps, axis=1, mode="reflect")
+
+
 def ramp(value: float, onset: float, full: float) -> float:
     return float(np.clip((value - onset) / (full - onset), 0.0, 1.0))
 
@@ -226,18 +237,22 @@ class Analysis:
 
 def upsampling_parity(a: Analysis) -> Measured | None:
     """Parity of neighbour differences; onset 0.25, full 0.6 (uniform random pixels: ~0.02)."""
-    diffs = []
-    for axis in (0, 1):
-        d = np.abs(np.diff(a.grey, axis=axis))
-        even = np.expand_dims(np.arange(d.shape[axis]) % 2 == 0, 1 - axis).astype(np.float32) * np.ones_like(d)
-        diffs.append((d, even))
+    diffs = {order: [] for order in PARITY_ORDERS}
+    for order in PARITY_ORDERS:
+        for axis in (0, 1):
+            d = np.abs(np.diff(a.grey, n=order, axis=axis))
+            even = np.expand_dims(np.arange(d.shape[axis]) % 2 == 0, 1 - axis).astype(np.float32) * np.ones_like(d)
+            diffs[order].append((d, even))
 
     def parity_on(grid: Grid) -> np.ndarray:
-        parities = []
-        for d, even in diffs:
-            mean_even, mean_odd = grid.mean(d, even), grid.mean(d, 1 - even)
-            parities.append(np.abs(mean_even - mean_odd) / (mean_even + mean_odd + 2 / 255))
-        return np.nanmean(parities, axis=0)
+        per_order = []
+        for order, pairs in diffs.items():
+            parities = []
+            for d, even in pairs:
+                mean_even, mean_odd = grid.mean(d, even), grid.mean(d, 1 - even)
+                parities.append(np.abs(mean_even - mean_odd) / (mean_even + mean_odd + 2 / 255))
+            per_order.append(np.nanmean(parities, axis=0))
+        return np.max(per_order, axis=0)
 
     parity = parity_on(a.blocks)
     best = float(np.nanmax(parity))
@@ -245,6 +260,9 @@ def upsampling_parity(a: Analysis) -> Measured | None:
     return Measured("upsampling-pixel-correlation", best, ramp(best, 0.25, 0.6), a.box(parity_on),
                     f"Neighbouring-pixel differences alternate small/large with a 2 px period (parity {best:.2f}, "
                     f"0 for camera-like pixels) over {share:.0%} of the image, as after nearest-style up-sampling.")
+
+
+PARITY_ORDERS = (1, 3)
 
 
 def spectral_peaks(a: Analysis) -> Measured | None:
@@ -307,6 +325,32 @@ def resolution_inconsistency(a: Analysis) -> Measured | None:
     return Measured("resolution-inconsistency", spread, ramp(spread, 2.0, 3.0), a.box(blurriness_on),
                     f"Sharpness varies {2 ** spread:.1f}x between the sharpest and the blurriest textured regions; "
                     "the box marks the blurriest, as if rendered at a lower resolution.")
+
+
+def upper_band(a: Analysis) -> Measured | None:
+    """PROTOTYPE upper band deficit."""
+    low1 = _low_pass(a.grey, HALF_BAND)
+    low2 = _low_pass(low1, QUARTER_BAND)
+    high = (a.grey - low1) ** 2
+    mid = (low1 - low2) ** 2
+    textured = _textured(a, a.blocks)
+    if textured.sum() < 4:
+        return None
+
+    def ratio_on(grid: Grid) -> np.ndarray:
+        return grid.mean(high) / (grid.mean(mid) + 1e-7)
+
+    typical = float(np.median(ratio_on(a.blocks)[textured]))
+
+    def drop_on(grid: Grid) -> np.ndarray:
+        return np.where(_textured(a, grid), 1 - ratio_on(grid) / typical, 0.0)
+
+    best = float(drop_on(a.blocks).max())
+    return Measured("resolution-inconsistency", best, ramp(best, ONSET, FULL), a.box(drop_on),
+                    f"upper band drop {best:.2f}")
+
+
+ONSET, FULL = 0.5, 0.8
 
 
 def noise_inconsistency(a: Analysis) -> Measured | None:
