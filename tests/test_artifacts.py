@@ -161,3 +161,45 @@ def test_sliding_window_means_match_direct_means():
     for i, j in [(0, 0), (2, 3), (len(grid.y0) - 1, len(grid.x0) - 1)]:
         window = values[grid.y0[i] : grid.y1[i], grid.x0[j] : grid.x1[j]]
         assert means[i, j] == pytest.approx(window.mean(), rel=1e-6)
+
+
+def resampled_2x(patch: np.ndarray, resample) -> np.ndarray:
+    """The patch shrunk to half size (box filter) and enlarged back with PIL's `resample`."""
+    from PIL import Image
+
+    h, w = patch.shape[:2]
+    return np.asarray(Image.fromarray(patch).resize((w // 2, h // 2), Image.BOX).resize((w, h), resample))
+
+
+@pytest.mark.parametrize("side, corner", PATCHES[1:])
+@pytest.mark.parametrize("resample", ["BILINEAR", "BICUBIC"])
+def test_a_linearly_upsampled_patch_is_found_and_boxed(side, corner, resample):
+    """Linear and cubic 2x up-sampling leave first differences symmetric; the third-order parity
+    (and the missing upper band) still finds the patch."""
+    from PIL import Image
+
+    y, x = corner
+    image = textured_photo(seed=2)
+    image[y : y + side, x : x + side] = resampled_2x(image[y : y + side, x : x + side], getattr(Image, resample))
+    found = finding(measure_artifacts(image), "upsampling-pixel-correlation")
+    assert found is not None and found.score > 0.5
+    # The parity fades where the patch is flat, so the box can fall short of a small patch's edges.
+    assert iou(found.box, (x, y, x + side, y + side)) >= (0.35 if side < 96 else 0.5)
+
+
+@pytest.mark.parametrize("side, corner", PATCHES[2:])
+@pytest.mark.parametrize("seed", [1, 3])
+def test_a_blurred_patch_lacks_the_upper_band_at_full_score(side, corner, seed):
+    y, x = corner
+    image = textured_photo(seed=seed)
+    blurred = ndimage.gaussian_filter(image.astype(float), (2, 2, 0))
+    image[y : y + side, x : x + side] = blurred[y : y + side, x : x + side].round().astype(np.uint8)
+    found = finding(measure_artifacts(image), "over-smoothing")
+    assert found is not None and found.score == 1.0
+    assert iou(found.box, (x, y, x + side, y + side)) >= 0.5
+
+
+def test_parity_of_third_differences_stays_low_on_photo_like_noise():
+    for seed in range(3):
+        analysis = artifacts.Analysis(textured_photo(seed=seed), None)
+        assert artifacts.upsampling_parity(analysis).value < 0.25

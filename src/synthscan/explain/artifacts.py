@@ -14,13 +14,19 @@ Only findings with score >= MIN_SCORE are returned, strongest first. `regions` (
 break near-ties when choosing the box: windows inside a region count 25% more there.
 
 Measures (grey = BT.601 luma in 0..1, residual = grey minus its Gaussian blur, sigma 1 px):
-- upsampling-pixel-correlation: nearest-style up-sampling makes pixel pairs inside 2x2 blocks
-  equal, so neighbour differences alternate small/large column by column (and row by row).
-  Measured per block as |mean |d| at even - odd positions| / mean |d| ("parity", 0..1).
+- upsampling-pixel-correlation: 2x up-sampling makes every other pixel a fixed blend of its
+  neighbours (Popescu & Farid 2005), so some difference of neighbours alternates small/large
+  column by column (and row by row): first differences after nearest up-sampling (pixel pairs
+  are equal), third-order differences after linear up-sampling (the first differences are then
+  locally linear at every other pixel, while first and second differences stay phase-symmetric).
+  Measured per block and order as |mean |d| at even - odd positions| / mean |d| ("parity",
+  0..1); the larger of the two orders counts.
 - spectral-periodic-peaks: the strongest isolated peak of the residual spectrum (`traces`),
   located by the local Fourier coefficient of the residual at that frequency.
-- over-smoothing: textured blocks whose fine detail (residual std) is low relative to their
-  structure (std of a sigma-2 band-pass); measured as the drop below the image's median ratio.
+- over-smoothing: textured blocks whose upper band (RMS above 1/4 cycle/px, the image minus its
+  half-band low-pass) is low relative to their structure (std of a sigma 2-6 band-pass); measured
+  as the drop below the image's median ratio. Blurs and any 2x up-sampling (nearest, linear,
+  cubic) leave that band nearly empty while camera pixels fill it.
 - resolution-inconsistency: spread of that detail ratio between the sharpest and blurriest
   textured blocks (log2 of the 90th / 10th percentile).
 - random-noise-detailed-areas: noise level per block (mean |residual| away from edges);
@@ -63,14 +69,9 @@ TEXTURE_STD = 0.02  # band-pass std above which a block counts as textured
 
 
 # Half-band low-pass (the classic 7-tap interpolation filter): gain 1 at DC, 1/2 at 1/4 cycle/px,
-# 0 at 1/2. Spread to every other tap (a trous) it halves again, to a 1/8 cycle/px cut-off.
+# 0 at 1/2. The image minus its output keeps the band above 1/4 cycle/px (per axis), which any 2x
+# up-sampling or a blur leaves nearly empty.
 HALF_BAND = np.array([-1, 0, 9, 16, 9, 0, -1], dtype=np.float32) / 32
-QUARTER_BAND = np.zeros(13, dtype=np.float32)
-QUARTER_BAND[::2] = HALF_BAND
-
-
-def _low_pass(image: np.ndarray, taps: np.ndarray) -> np.ndarray:
-    return ndimage.correlate1d(ndimage.correlate1d(image, taps, axis=0, mode="reflect"), taps, axis=1, mode="reflect")
 
 
 def ramp(value: float, onset: float, full: float) -> float:
@@ -207,6 +208,8 @@ class Analysis:
         self.gx = ndimage.sobel(smooth, axis=1) / 8
         self.gradient = np.hypot(self.gx, self.gy)
         self.edges = self.gradient > EDGE_CONTRAST
+        low = ndimage.correlate1d(ndimage.correlate1d(self.grey, HALF_BAND, axis=0), HALF_BAND, axis=1)
+        self.upper_band = self.grey - low
         # Structure: the band between sigma 2 and sigma 6 (detail of ~10-40 px, which a smoothing
         # that erases fine detail keeps), computed at half resolution: 4x cheaper, same band.
         half = ndimage.zoom(self.grey, 0.5, order=1)
@@ -225,6 +228,10 @@ class Analysis:
     def detail_on(self, grid: Grid) -> np.ndarray:
         """Fine detail per window: RMS of the high-pass residual."""
         return self._cached("detail", grid, lambda g: np.sqrt(g.mean(self.residual**2)))
+
+    def upper_band_on(self, grid: Grid) -> np.ndarray:
+        """Upper-band detail per window: RMS of the band above 1/4 cycle/px."""
+        return self._cached("upper", grid, lambda g: np.sqrt(g.mean(self.upper_band**2)))
 
     def structure_on(self, grid: Grid) -> np.ndarray:
         """Structure per window: RMS of the sigma 2-6 band."""
@@ -296,19 +303,23 @@ def _detail_ratio(a: Analysis, grid: Grid) -> np.ndarray:
 
 
 def over_smoothing(a: Analysis) -> Measured | None:
-    """Detail/structure drop below the image's median; onset 78%, full 95% less detail."""
+    """Upper-band/structure drop below the image's median; onset 82%, full 90% less upper band."""
     textured = _textured(a, a.blocks)
     if textured.sum() < 4:
         return None
-    typical = float(np.median(_detail_ratio(a, a.blocks)[textured]))
+
+    def upper_ratio_on(grid: Grid) -> np.ndarray:
+        return a.upper_band_on(grid) / (a.structure_on(grid) + 1e-6)
+
+    typical = float(np.median(upper_ratio_on(a.blocks)[textured]))
 
     def drop_on(grid: Grid) -> np.ndarray:
-        return np.where(_textured(a, grid), 1 - _detail_ratio(a, grid) / typical, 0.0)
+        return np.where(_textured(a, grid), 1 - upper_ratio_on(grid) / typical, 0.0)
 
     best = float(drop_on(a.blocks).max())
-    return Measured("over-smoothing", best, ramp(best, 0.78, 0.95), a.box(drop_on),
-                    f"A textured region has {best:.0%} less fine detail relative to its structure than the rest "
-                    "of the image, as if it had been smoothed.")
+    return Measured("over-smoothing", best, ramp(best, 0.82, 0.90), a.box(drop_on),
+                    f"A textured region has {best:.0%} less of the finest detail (above 1/4 cycle/pixel) relative to "
+                    "its structure than the rest of the image, as if it had been smoothed or up-sampled.")
 
 
 def resolution_inconsistency(a: Analysis) -> Measured | None:
@@ -325,32 +336,6 @@ def resolution_inconsistency(a: Analysis) -> Measured | None:
     return Measured("resolution-inconsistency", spread, ramp(spread, 2.0, 3.0), a.box(blurriness_on),
                     f"Sharpness varies {2 ** spread:.1f}x between the sharpest and the blurriest textured regions; "
                     "the box marks the blurriest, as if rendered at a lower resolution.")
-
-
-def upper_band(a: Analysis) -> Measured | None:
-    """PROTOTYPE upper band deficit."""
-    low1 = _low_pass(a.grey, HALF_BAND)
-    low2 = _low_pass(low1, QUARTER_BAND)
-    high = (a.grey - low1) ** 2
-    mid = (low1 - low2) ** 2
-    textured = _textured(a, a.blocks)
-    if textured.sum() < 4:
-        return None
-
-    def ratio_on(grid: Grid) -> np.ndarray:
-        return grid.mean(high) / (grid.mean(mid) + 1e-7)
-
-    typical = float(np.median(ratio_on(a.blocks)[textured]))
-
-    def drop_on(grid: Grid) -> np.ndarray:
-        return np.where(_textured(a, grid), 1 - ratio_on(grid) / typical, 0.0)
-
-    best = float(drop_on(a.blocks).max())
-    return Measured("resolution-inconsistency", best, ramp(best, ONSET, FULL), a.box(drop_on),
-                    f"upper band drop {best:.2f}")
-
-
-ONSET, FULL = 0.5, 0.8
 
 
 def noise_inconsistency(a: Analysis) -> Measured | None:
