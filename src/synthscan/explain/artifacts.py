@@ -244,22 +244,25 @@ class Analysis:
 
 def upsampling_parity(a: Analysis) -> Measured | None:
     """Parity of neighbour differences; onset 0.25, full 0.6 (uniform random pixels: ~0.02)."""
-    diffs = {order: [] for order in PARITY_ORDERS}
+    # Per order and axis: |differences|, the same at even positions only, and the even mask, each
+    # padded to the image once; a window's odd-position sums are its total minus its even sums.
+    maps = []
     for order in PARITY_ORDERS:
         for axis in (0, 1):
-            d = np.abs(np.diff(a.grey, n=order, axis=axis))
+            d = np.abs(np.diff(a.grey, n=order, axis=axis)).astype(np.float32)
             even = np.expand_dims(np.arange(d.shape[axis]) % 2 == 0, 1 - axis).astype(np.float32) * np.ones_like(d)
-            diffs[order].append((d, even))
+            maps.append((order, a.blocks._fit(d), a.blocks._fit(d * even), a.blocks._fit(even)))
 
     def parity_on(grid: Grid) -> np.ndarray:
-        per_order = []
-        for order, pairs in diffs.items():
-            parities = []
-            for d, even in pairs:
-                mean_even, mean_odd = grid.mean(d, even), grid.mean(d, 1 - even)
-                parities.append(np.abs(mean_even - mean_odd) / (mean_even + mean_odd + 2 / 255))
-            per_order.append(np.nanmean(parities, axis=0))
-        return np.max(per_order, axis=0)
+        per_order: dict[int, list[np.ndarray]] = {}
+        for order, d, d_even, even in maps:
+            n_even, n_all = grid._sums(even), np.outer(grid.y1 - grid.y0, grid.x1 - grid.x0)
+            s_even, s_all = np.maximum(grid._sums(d_even), 0.0), np.maximum(grid._sums(d), 0.0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean_even = np.where(n_even > 0, s_even / n_even, np.nan)
+                mean_odd = np.where(n_all - n_even > 0, np.maximum(s_all - s_even, 0.0) / (n_all - n_even), np.nan)
+            per_order.setdefault(order, []).append(np.abs(mean_even - mean_odd) / (mean_even + mean_odd + 2 / 255))
+        return np.max([np.nanmean(p, axis=0) for p in per_order.values()], axis=0)
 
     parity = parity_on(a.blocks)
     best = float(np.nanmax(parity))
