@@ -132,3 +132,15 @@ def test_cli_explain_accepts_the_tile_scores_method(tiny_model_path, tmp_path):
                                  "-f", "json", "--maps-dir", str(tmp_path / "maps")])
     assert r.exit_code == 0, r.output
     assert list((tmp_path / "maps").glob("*.tile-scores.png"))
+
+
+def test_regions_are_the_top_scoring_crops_not_one_box_over_the_image():
+    patch = (70, 70, 106, 106)  # inside the crop starting at (64, 64) only, among the 32-px-stride grid
+    m = tile_score_map(bright_model(), dark_image_with_white_patch(256, 256, patch))
+    assert m.regions, "a map with a clear peak gives regions"
+    top = m.regions[0]
+    assert top.source == "tile-scores" and top.box == (64, 64, 128, 128)
+    assert all(r.box[2] - r.box[0] == CROP and r.box[3] - r.box[1] == CROP for r in m.regions)
+    assert [r.score for r in m.regions] == sorted((r.score for r in m.regions), reverse=True)
+    flat = tile_score_map(bright_model(), noise_rgb(256, 256, seed=2) // 2)
+    assert flat.regions == []

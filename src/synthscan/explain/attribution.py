@@ -59,6 +59,7 @@ class AttributionMap:
     coverage: float  # fraction of the image's pixels the explained tiles cover
     note: str = ""  # how to read this particular map, when the method's generic note is not enough
     warnings: list[str] = field(default_factory=list)
+    regions: list[Region] | None = None  # the method's own regions; None: `top_regions` of `values`
 
 
 class TwoClass(torch.nn.Module):

@@ -163,7 +163,8 @@ def explain_image(
         else:
             attributions += attribution_maps(model.detector, rgb, [method], target)
     if attributions:
-        explanation.regions = top_regions(attributions[0].values, source=attributions[0].method)
+        first = attributions[0]
+        explanation.regions = first.regions if first.regions is not None else top_regions(first.values, source=first.method)
     warnings += [w for a in attributions for w in a.warnings]
     if attributions and (coverage := min(a.coverage for a in attributions)) < 1.0:
         warnings.append(f"attribution maps cover {coverage:.0%} of the image (a limit on the number of tiles); "

@@ -12,9 +12,12 @@ non-overlapping crops exceed the cap, an evenly spread subset is scored and part
 stays uncovered (`coverage` < 1). Either way the map says so in its warnings. Crops the scan has
 already scored (`known`, by box) are not scored again.
 
-The map picture and `regions` use the map stretched over this image's own range (lowest tile
-0, highest 1), since what matters for localisation is which tiles score higher than the rest;
-the note gives the range in probabilities. An image whose tiles all score alike
+The map picture uses the map stretched over this image's own range (lowest tile 0, highest 1),
+since what matters for localisation is which tiles score higher than the rest; the note gives the
+range in probabilities. Its `regions` are the top-scoring crops themselves (up to 3, each
+overlapping a stronger one by at most half, and only those in the upper half of the range): a
+crop is what the detector actually scored, while a threshold on the smooth stitched map tends to
+join most of the image into one box. An image whose tiles all score alike
 (spread < `MIN_SPREAD`), or that one crop covers, gives an all-zero map: no region.
 """
 
@@ -29,10 +32,12 @@ import torch
 from synthscan.detectors.base import CalibratedModel, Detector
 from synthscan.detectors.tiling import Tiles, make_tiles, score_tiles
 from synthscan.explain.attribution import AttributionMap, stitch
+from synthscan.explain.schema import Region
 
 METHOD = "tile-scores"
 MAX_MAP_TILES = 64  # model calls per map
 MIN_SPREAD = 0.01  # P(target) range below which the tiles do not localise anything
+MAX_REGIONS = 3
 Box = tuple[int, int, int, int]
 
 
@@ -112,4 +117,25 @@ def tile_score_map(
         note = (f"Each {crop} px crop's P({target}) from the detector, averaged where crops overlap "
                 f"({len(p)} crops); dark = {low:.2f}, bright = {high:.2f}.")
         stretched = np.where(covered, (values - low) / (high - low), 0).astype(np.float32)
-    return AttributionMap(METHOD, target, stretched, coverage, note=note, warnings=warnings)
+    regions = top_crops(stretched, tiles.boxes) if high - low >= MIN_SPREAD else []
+    return AttributionMap(METHOD, target, stretched, coverage, note=note, warnings=warnings, regions=regions)
+
+
+def _overlap(a: Box, b: Box) -> float:
+    """Intersection over the smaller box's area."""
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return ix * iy / smaller if smaller else 0.0
+
+
+def top_crops(stretched: np.ndarray, boxes: list[Box], max_regions: int = MAX_REGIONS) -> list[Region]:
+    """The crops with the highest mean of the stretched map, strongest first (see the module docstring)."""
+    scores = [float(stretched[y0:y1, x0:x1].mean()) for x0, y0, x1, y1 in boxes]
+    chosen: list[Region] = []
+    for i in np.argsort(scores)[::-1]:
+        if scores[i] < 0.5 or len(chosen) == max_regions:
+            break
+        if all(_overlap(boxes[i], r.box) <= 0.5 for r in chosen):
+            chosen.append(Region(box=tuple(int(v) for v in boxes[i]), score=round(scores[i], 4), source=METHOD))
+    return chosen
