@@ -375,3 +375,21 @@ def test_train_usage_errors(tmp_path):
     data = make_dataset(tmp_path / "ds", n_train=1, n_val=1)
     r = run("train", "--data", data, "--out", tmp_path / "out", "--detector", "no-such-detector")
     assert r.exit_code == 2 and "no-such-detector" in r.output
+
+
+def test_beyond_the_counted_paths_the_rest_streams_in(image_folder, tiny_model_path, tmp_path, monkeypatch):
+    import synthscan.cli.scan as scan_cli
+
+    monkeypatch.setattr(scan_cli, "COUNTED_PATHS", 3)  # the folder holds 7 files: 4 arrive while scanning
+    out = tmp_path / "out.jsonl"
+    r = run("scan", image_folder, "-m", tiny_model_path, "-o", out)
+    assert r.exit_code == 1, r.output
+    records = jsonl(out.read_text())
+    assert len({rec["path"] for rec in records}) == 7
+    assert "3 of 7 file(s) could not be scanned" in r.stderr
+    done = str(image_folder / "big.png")
+    out.write_text(json.dumps(sentinel_record(done)) + "\n")
+    r = run("scan", image_folder, "-m", tiny_model_path, "-o", out, "--resume")
+    assert "resuming: skipping the 1 file(s) already in" in r.stderr
+    by_path = {rec["path"]: rec for rec in jsonl(out.read_text())}
+    assert len(by_path) == 7 and by_path[done]["p_fake"] == SENTINEL

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -17,6 +18,9 @@ from synthscan.output import CSV_FIELDS, FORMATS, ResultWriter, format_from_suff
 from synthscan.result import ExitCode, ScanResult
 
 VERDICT_STYLE = {"ai-generated": "bold red", "real": "green", "uncertain": "yellow"}
+# Paths listed before scanning starts, so that the progress bar has a total. Beyond this many the
+# rest streams in while scanning (no total, no ETA): millions of paths never sit in memory at once.
+COUNTED_PATHS = 100_000
 
 
 def print_table(results: list[ScanResult], console: Console) -> None:
@@ -88,11 +92,13 @@ def scan(
     if not explain and (maps_dir or clip or clip_thresholds or narrator != "template"):
         raise typer.BadParameter("--maps-dir, --narrator, --clip and --clip-thresholds need --explain")
     inputs = list(paths or [])
-    sources = iter_image_paths(inputs, include=include, exclude=exclude)
-    todo = list(sources) + (list(read_list_file(str(list_file))) if list_file else [])
-    if not todo:
+    sources = itertools.chain(iter_image_paths(inputs, include=include, exclude=exclude),
+                              read_list_file(str(list_file)) if list_file else ())
+    head = list(itertools.islice(sources, COUNTED_PATHS))
+    if not head:
         err.print("error: no images given (pass files, folders, --list FILE, or - for stdin)")
         raise typer.Exit(ExitCode.USAGE)
+    streaming = len(head) == COUNTED_PATHS  # maybe more: the total is unknown
     try:
         options = explain_options(maps_dir=maps_dir, embed=report is not None, narrator=narrator, clip=clip,
                                   clip_thresholds=clip_thresholds)
@@ -103,19 +109,25 @@ def scan(
         raise typer.Exit(ExitCode.USAGE) from None
 
     writer = ResultWriter(out, fmt, resume=resume) if out else None
-    if writer and writer.done:
-        skipped = len(todo)
-        todo = [p for p in todo if p not in writer.done]
-        err.print(f"resuming: {skipped - len(todo)} file(s) already in {out}")
+    done = writer.done if writer else set()
+    todo = itertools.chain(head, sources)
+    if done:
+        todo = (p for p in todo if p not in done)
+        if streaming:
+            err.print(f"resuming: skipping the {len(done)} file(s) already in {out}")
+        else:
+            err.print(f"resuming: {sum(p in done for p in head)} file(s) already in {out}")
+    total = None if streaming else sum(p not in done for p in head)
 
-    failed, shown, reported = 0, [], []
+    failed, scanned, shown, reported = 0, 0, [], []
     stream_csv = csv_writer(sys.stdout) if fmt == "csv" and not out else None
     progress = Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                        console=err, disable=not err.is_terminal or len(todo) < 2, transient=True)
+                        console=err, disable=not err.is_terminal or (total is not None and total < 2), transient=True)
     try:
         with progress:
-            task = progress.add_task("scan", total=len(todo))
+            task = progress.add_task("scan", total=total)
             for result in scanner.scan_paths(todo):
+                scanned += 1
                 failed += not result.ok
                 if report:
                     reported.append(result)
@@ -143,7 +155,7 @@ def scan(
     if report:
         write_html_report(reported, report, scanner, maps_dir, err)
     if failed:
-        err.print(f"{failed} of {len(todo)} file(s) could not be scanned")
+        err.print(f"{failed} of {scanned} file(s) could not be scanned")
     raise typer.Exit(ExitCode.SOME_FAILED if failed else ExitCode.OK)
 
 
