@@ -16,6 +16,9 @@ standardised features) because the node arrays are plain numbers and the report 
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable, Sequence
+
 import numpy as np
 import torch
 from pydantic import BaseModel, Field, field_validator
@@ -26,6 +29,7 @@ from synthscan.detectors.texture_features import FEATURE_GROUPS, tile_features
 from synthscan.detectors.tiling import make_tiles
 
 REPORT_002_FEATURES = ("glcm", "lbp", "hog", "residual")
+FIT_CHUNK_IMAGES = 64
 # Buffers holding the fitted trees: their shapes are only known after fitting.
 TREE_FIELDS = ("tree_value", "tree_feature", "tree_threshold", "tree_missing_left", "tree_left", "tree_right",
                "tree_is_leaf", "baseline")
@@ -68,14 +72,21 @@ class TextureGBMDetector(Detector):
         """(N, H, W, 3) uint8 tiles, or (N, 3, H, W) floats in [0, 1] -> (N, D) features."""
         return tile_features(crops, self.config.features)
 
-    def fit_arrays(self, images: list[np.ndarray], labels: np.ndarray) -> dict:
-        """Fit on every tile of every image (uint8 RGB), each tile labelled like its image."""
+    def fit_arrays(self, images: Iterable[np.ndarray], labels: Sequence[int] | np.ndarray) -> dict:
+        """Fit on every tile of every image (uint8 RGB), each tile labelled like its image.
+
+        `images` may be a generator: features are computed a chunk of images at a time, so only
+        the feature rows (280 numbers per tile), not the pixels, of the whole set sit in memory."""
         from sklearn.ensemble import HistGradientBoostingClassifier
 
         c = self.config
-        tiles = [make_tiles(img, self.input_policy).crops for img in images]
-        x = self.features(np.concatenate(tiles))
-        y = np.concatenate([np.full(len(t), label) for t, label in zip(tiles, labels)])
+        rows, y = [], []
+        pairs = iter(zip(images, labels))
+        while chunk := list(itertools.islice(pairs, FIT_CHUNK_IMAGES)):
+            tiles = [make_tiles(img, self.input_policy).crops for img, _ in chunk]
+            rows.append(self.features(np.concatenate(tiles)))
+            y += [label for t, (_, label) in zip(tiles, chunk) for _ in range(len(t))]
+        x, y = np.concatenate(rows), np.array(y)
         gbm = HistGradientBoostingClassifier(
             max_iter=c.max_iter, learning_rate=c.learning_rate, max_leaf_nodes=c.max_leaf_nodes,
             l2_regularization=c.l2_regularization, random_state=c.seed,

@@ -107,7 +107,7 @@ def train_on_samples(
     out = Path(out)
     if hasattr(detector, "fit_arrays"):  # fitted in one go, not by SGD (texture-gbm)
         t0 = time.time()
-        summary = detector.fit_arrays([load_rgb(s.path) for s in train], np.array([s.y for s in train]))
+        summary = detector.fit_arrays((load_rgb(s.path) for s in train), [s.y for s in train])  # streamed
         summary.update(train_images=len(train), seconds=round(time.time() - t0, 1))
         progress(f"fitted {detector_name} on {len(train)} images in {summary['seconds']}s")
     else:
