@@ -65,7 +65,7 @@ def scan(
     resume: bool = typer.Option(False, help="Skip files already in --out and keep their results."),
     max_pixels: int = typer.Option(100_000_000, help="Refuse images with more pixels (decompression bombs)."),
     max_bytes: int = typer.Option(200 * 1024 * 1024, help="Refuse files larger than this."),
-    explain: bool = typer.Option(False, "--explain", help="Attach an explanation (Grad-CAM regions, evidence, narrative)."),
+    explain: bool = typer.Option(False, "--explain", help="Attach an explanation (heatmap regions, evidence, narrative)."),
     maps_dir: Path = typer.Option(None, "--maps-dir", help="With --explain: write the explanation maps as PNG files here."),
     narrator: str = NARRATOR_OPTION,
     clip: str = CLIP_OPTION,

@@ -23,9 +23,10 @@ others are classic forensic traces that camera pipelines and generators leave di
   the chroma spread. Generators render colour distributions unlike camera pipelines.
 
 Hand-written in torch, not taken from scikit-image, for speed: scikit-image works one tile at a
-time (~17 ms per 128-px tile for GLCM + LBP + HOG); batched tensor ops and one `bincount` per
-histogram are ~10x faster, which is what lets the default model scan 100 images/s on 2 cores. The
-GLCM and LBP groups are tested against scikit-image.
+time, and the 0.3.0 default model that used it scanned 16 images/s; batched tensor ops and one
+`bincount` per histogram bring the default model to 214 images/s on 2 cores
+(`benchmarks/throughput.py`, numbers in MODEL_CARD.md). The GLCM and LBP groups are tested
+against scikit-image.
 """
 
 from __future__ import annotations

@@ -66,6 +66,7 @@ BLOCKS_ACROSS = 8  # blocks along the short side
 SLIDE = 4  # sliding windows (for boxes) start a quarter of a block apart
 EDGE_CONTRAST = 0.08  # gradient magnitude (0..1 per pixel, Sobel / 8) that makes a pixel an "edge"
 TEXTURE_STD = 0.02  # band-pass std above which a block counts as textured
+PARITY_ORDERS = (1, 3)  # difference orders of the up-sampling parity test (nearest, linear)
 
 
 # Half-band low-pass (the classic 7-tap interpolation filter): gain 1 at DC, 1/2 at 1/4 cycle/px,
@@ -117,20 +118,20 @@ class Grid:
 
     def mean(self, values: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         """Mean of `values` per window (weighted; NaN where a window's weights sum to 0)."""
-        values = self._fit(values)
+        values = self.fit(values)
         if weights is None:
             counts = np.outer(self.y1 - self.y0, self.x1 - self.x0).astype(np.float64)
         else:
-            weights = self._fit(weights)
+            weights = self.fit(weights)
             values = values * weights
-            counts = self._sums(weights)
-        sums = self._sums(values)
+            counts = self.sums(weights)
+        sums = self.sums(values)
         if values.min() >= 0:  # the table's differences can leave -1e-17 where all values are 0
             sums = np.maximum(sums, 0.0)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(counts > 0, sums / counts, np.nan)
 
-    def _sums(self, values: np.ndarray) -> np.ndarray:
+    def sums(self, values: np.ndarray) -> np.ndarray:
         """Window sums: one pass sums the cells between all window edges, then a summed-area
         table over those few cells adds them up per window."""
         ys, xs = np.unique(np.r_[self.y0, self.y1]), np.unique(np.r_[self.x0, self.x1])  # from 0 to H (W)
@@ -142,7 +143,7 @@ class Grid:
                                   for edges, ends in ((ys, (self.y0, self.y1)), (xs, (self.x0, self.x1))))
         return table[np.ix_(iy1, ix1)] - table[np.ix_(iy0, ix1)] - table[np.ix_(iy1, ix0)] + table[np.ix_(iy0, ix0)]
 
-    def _fit(self, a: np.ndarray) -> np.ndarray:
+    def fit(self, a: np.ndarray) -> np.ndarray:
         """Pad maps that are a pixel short (differences) by repeating their last row/column."""
         a = a.astype(np.float32, copy=False)
         if a.shape == self.shape:
@@ -252,13 +253,13 @@ def upsampling_parity(a: Analysis) -> Measured | None:
         for axis in (0, 1):
             d = np.abs(np.diff(a.grey, n=order, axis=axis)).astype(np.float32)
             even = np.expand_dims(np.arange(d.shape[axis]) % 2 == 0, 1 - axis).astype(np.float32) * np.ones_like(d)
-            maps.append((order, a.blocks._fit(d), a.blocks._fit(d * even), a.blocks._fit(even)))
+            maps.append((order, a.blocks.fit(d), a.blocks.fit(d * even), a.blocks.fit(even)))
 
     def parity_on(grid: Grid) -> np.ndarray:
         per_order: dict[int, list[np.ndarray]] = {}
         for order, d, d_even, even in maps:
-            n_even, n_all = grid._sums(even), np.outer(grid.y1 - grid.y0, grid.x1 - grid.x0)
-            s_even, s_all = np.maximum(grid._sums(d_even), 0.0), np.maximum(grid._sums(d), 0.0)
+            n_even, n_all = grid.sums(even), np.outer(grid.y1 - grid.y0, grid.x1 - grid.x0)
+            s_even, s_all = np.maximum(grid.sums(d_even), 0.0), np.maximum(grid.sums(d), 0.0)
             with np.errstate(invalid="ignore", divide="ignore"):
                 mean_even = np.where(n_even > 0, s_even / n_even, np.nan)
                 mean_odd = np.where(n_all - n_even > 0, np.maximum(s_all - s_even, 0.0) / (n_all - n_even), np.nan)
@@ -272,8 +273,6 @@ def upsampling_parity(a: Analysis) -> Measured | None:
                     f"Neighbouring-pixel differences alternate small/large with a 2 px period (parity {best:.2f}, "
                     f"0 for camera-like pixels) over {share:.0%} of the image, as after nearest-style up-sampling.")
 
-
-PARITY_ORDERS = (1, 3)
 
 
 def spectral_peaks(a: Analysis) -> Measured | None:
