@@ -74,15 +74,20 @@ def test_checkerboard_patch_gives_a_spectral_peak_in_the_patch():
     assert iou(found.box, (0, 128, 128, 256)) >= 0.5
 
 
-def test_findings_are_sorted_valid_and_in_the_taxonomy():
+def test_findings_are_ranked_regions_first_valid_and_in_the_taxonomy():
     image = textured_photo(seed=4)
-    image[:128, :128] = np.repeat(np.repeat(image[:64, :64], 2, axis=0), 2, axis=1)
-    image[128:, 128:] = 200  # flat, noiseless: a smooth background
+    image[:64, :128] = np.repeat(np.repeat(image[:32, :64], 2, axis=0), 2, axis=1)
+    image[96:] = 200  # flat, noiseless: a smooth background over more than half the image
     findings = measure_artifacts(image)
-    assert len(findings) >= 2
+    extents = {f.id: f.extent for f in findings}
+    assert extents["upsampling-pixel-correlation"] == "region" and extents["smooth-background"] == "image"
+    assert findings[0].id == "upsampling-pixel-correlation"  # listed first, though the background scores 1.0
+    assert finding(findings, "smooth-background").score == 1.0
+    for extent in ("region", "image"):
+        scores = [f.score for f in findings if f.extent == extent]
+        assert scores == sorted(scores, reverse=True)
+    assert [f.extent for f in findings] == sorted((f.extent for f in findings), key=lambda e: e != "region")
     taxonomy = load_taxonomy()
-    scores = [f.score for f in findings]
-    assert scores == sorted(scores, reverse=True)
     for f in findings:
         kind = taxonomy.get(f.id)
         assert kind.measurable and f.name == kind.name and f.group == kind.group
@@ -151,6 +156,18 @@ def test_an_over_smoothed_patch_of_any_size_is_boxed(side, corner):
     image[y : y + side, x : x + side] = blurred[y : y + side, x : x + side].round().astype(np.uint8)
     found = finding(measure_artifacts(image), "over-smoothing")
     assert found is not None and iou(found.box, (x, y, x + side, y + side)) >= 0.5
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_blurred_patch_of_faint_texture_is_found_and_boxed(seed):
+    """Faint texture (a fifth of the usual contrast) under even sensor noise: a blur empties the
+    finest band of both, while the octave below keeps enough to measure the drop against."""
+    image = (textured_photo(seed=seed).astype(float) - 128) * 0.2 + 128
+    image += np.random.default_rng(seed).normal(0, 2, image.shape[:2])[..., None]
+    image[100:196, 40:136] = ndimage.gaussian_filter(image, (2, 2, 0))[100:196, 40:136]
+    found = finding(measure_artifacts(image.clip(0, 255).astype(np.uint8)), "over-smoothing")
+    assert found is not None and found.score == 1.0
+    assert iou(found.box, (40, 100, 136, 196)) >= 0.8
 
 
 def test_sliding_window_means_match_direct_means():

@@ -169,6 +169,11 @@ def test_template_cites_only_the_measured_evidence():
     assert "below" in plain.summary and "no distinct region" in plain.summary
     assert "No artifact was measured strongly enough" in plain.summary
     assert "gan" not in plain.summary  # a family is not suggested for an image judged real
+    saturated = ArtifactFinding(id="colour-distribution-anomaly", name="Colour", group="colour", score=0.95,
+                                evidence="measured", explanation="saturated", box=(150, 0, 200, 50), extent="image")
+    cited = template_narrative(0.87, "ai-generated", 0.5, regions, [saturated, *artifacts], size=(200, 100))
+    assert [a.id for a in cited.artifacts] == ["grid-peaks", "colour-distribution-anomaly"]  # regions first
+    assert "(whole image; strongest at" in cited.summary
     assert "artifact" not in template_narrative(0.1, "real", 0.5).summary  # not measured: silent
 
 

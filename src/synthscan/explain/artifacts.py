@@ -10,7 +10,9 @@ at least 16 px) and reports:
   around its centre) give the box. A region of any size gets a box of its size, to about an
   eighth of a block.
 - a one-sentence reason quoting the measurement.
-Only findings with score >= MIN_SCORE are returned, strongest first. `regions` (from Grad-CAM)
+Only findings with score >= MIN_SCORE are returned: those about a region first, then those about
+the whole image (colour saturation, chroma residual, smooth background), each strongest first
+(`schema.ranked`). `regions` (from Grad-CAM)
 break near-ties when choosing the box: windows inside a region count 25% more there.
 
 Measures (grey = BT.601 luma in 0..1, residual = grey minus its Gaussian blur, sigma 1 px):
@@ -23,12 +25,16 @@ Measures (grey = BT.601 luma in 0..1, residual = grey minus its Gaussian blur, s
   0..1); the larger of the two orders counts.
 - spectral-periodic-peaks: the strongest isolated peak of the residual spectrum (`traces`),
   located by the local Fourier coefficient of the residual at that frequency.
-- over-smoothing: textured blocks whose upper band (RMS above 1/4 cycle/px, the image minus its
-  half-band low-pass) is low relative to their structure (std of a sigma 2-6 band-pass); measured
-  as the drop below the image's median ratio. Blurs and any 2x up-sampling (nearest, linear,
-  cubic) leave that band nearly empty while camera pixels fill it.
-- resolution-inconsistency: spread of that detail ratio between the sharpest and blurriest
-  textured blocks (log2 of the 90th / 10th percentile).
+- over-smoothing: blocks whose upper band (RMS above 1/4 cycle/px, the image minus its half-band
+  low-pass) is low relative to the octave below it (1/8-1/4 cycle/px); measured as the drop
+  below the image's median ratio (per window, the geometric mean of the pixels' local ratios).
+  Camera pixels have a smoothly falling spectrum, so adjacent octaves keep a steady ratio in
+  strong and faint texture alike; blurs and any 2x up-sampling (nearest, linear, cubic) empty the
+  upper octave but much less the one below. Pixels with almost nothing in the lower octave (RMS
+  under half a grey level: clipped, compressed-flat or blurred flat areas) have no ratio to
+  measure and are left out.
+- resolution-inconsistency: spread of that octave ratio between the sharpest and blurriest
+  blocks (log2 of the 90th / 10th percentile).
 - random-noise-detailed-areas: noise level per block (mean |residual| away from edges);
   the largest deviation from the image's median noise, in octaves (log2 ratio).
 - edge-aliasing: at strong edges, the mean angle between each pixel's gradient and the
@@ -52,11 +58,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import ndimage
 
-from synthscan.explain.schema import ArtifactFinding, Box, Region
+from synthscan.explain.schema import ArtifactFinding, Box, Extent, Region, ranked
 from synthscan.explain.taxonomy import load_taxonomy
 from synthscan.explain.traces import ImageTraces, high_pass, to_float
 
@@ -65,7 +72,8 @@ MIN_BLOCK = 16
 BLOCKS_ACROSS = 8  # blocks along the short side
 SLIDE = 4  # sliding windows (for boxes) start a quarter of a block apart
 EDGE_CONTRAST = 0.08  # gradient magnitude (0..1 per pixel, Sobel / 8) that makes a pixel an "edge"
-TEXTURE_STD = 0.02  # band-pass std above which a block counts as textured
+FLAT_STRUCTURE = 0.005  # sigma 2-6 band-pass std under which a block has no structure
+OCTAVE_FLOOR = 0.5 / 255  # RMS of the 1/8-1/4 cycle/px octave below which a block has no octave ratio
 PARITY_ORDERS = (1, 3)  # difference orders of the up-sampling parity test (nearest, linear)
 
 
@@ -189,6 +197,7 @@ class Measured:
     score: float
     box: Box | None
     reason: str
+    extent: Extent = "region"
 
 
 GridMap = Callable[[Grid], np.ndarray]
@@ -212,14 +221,16 @@ class Analysis:
         self.edges = self.gradient > EDGE_CONTRAST
         low = ndimage.correlate1d(ndimage.correlate1d(self.grey, HALF_BAND, axis=0), HALF_BAND, axis=1)
         self.upper_band = self.grey - low
-        # Structure: the band between sigma 2 and sigma 6 (detail of ~10-40 px, which a smoothing
-        # that erases fine detail keeps), computed at half resolution: 4x cheaper, same band.
+        # The octave below (1/8-1/4 cycle/px): the low-passed image minus its own low-pass at half
+        # the frequency (a Gaussian of sigma 1.5 px has gain 1/2 at 1/8 cycle/px).
+        self.lower_octave = low - ndimage.gaussian_filter(low, 1.5)
+        # Structure: the band between sigma 2 and sigma 6 (detail of ~10-40 px), where a flat
+        # background has none; computed at half resolution: 4x cheaper, same band.
         half = ndimage.zoom(self.grey, 0.5, order=1)
         band = ndimage.gaussian_filter(half, 1.0) - ndimage.gaussian_filter(half, 3.0)
         self.band = np.repeat(np.repeat(band, 2, axis=0), 2, axis=1)[: self.grey.shape[0], : self.grey.shape[1]]
         self._per_grid: dict[tuple[str, int], np.ndarray] = {}
         self.detail = self.detail_on(self.blocks)
-        self.structure = self.structure_on(self.blocks)
 
     def _cached(self, name: str, grid: Grid, compute: GridMap) -> np.ndarray:
         key = (name, id(grid))
@@ -234,6 +245,26 @@ class Analysis:
     def upper_band_on(self, grid: Grid) -> np.ndarray:
         """Upper-band detail per window: RMS of the band above 1/4 cycle/px."""
         return self._cached("upper", grid, lambda g: np.sqrt(g.mean(self.upper_band**2)))
+
+    @cached_property
+    def octave_log_ratio(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per pixel: log(upper band / the octave below), band energies averaged over 9 x 9 px,
+        and where it is measurable (the octave below is not almost empty)."""
+        upper = ndimage.uniform_filter(self.upper_band**2, 9)
+        lower = ndimage.uniform_filter(self.lower_octave**2, 9)
+        log_ratio = 0.5 * np.log(np.maximum(upper, 1e-12) / np.maximum(lower, 1e-12))
+        return log_ratio, (lower > OCTAVE_FLOOR**2).astype(np.float32)
+
+    def octave_ratio_on(self, grid: Grid) -> np.ndarray:
+        """Upper band / the octave below, per window: the geometric mean of the measurable pixels'
+        ratios; NaN where less than a tenth of the window is measurable. A mean of logs, so a
+        window half inside a smoothed area reads halfway (a ratio of the window's energies would
+        not: the smoothed half adds to neither band)."""
+        def compute(g: Grid) -> np.ndarray:
+            log_ratio, measurable = self.octave_log_ratio
+            return np.where(g.mean(measurable) >= 0.1, np.exp(g.mean(log_ratio, measurable)), np.nan)
+
+        return self._cached("octave-ratio", grid, compute)
 
     def structure_on(self, grid: Grid) -> np.ndarray:
         """Structure per window: RMS of the sigma 2-6 band."""
@@ -297,47 +328,36 @@ def spectral_peaks(a: Analysis) -> Measured | None:
                     f"its surroundings{jpeg_note}.")
 
 
-def _textured(a: Analysis, grid: Grid) -> np.ndarray:
-    return a.structure_on(grid) > TEXTURE_STD
-
-
-def _detail_ratio(a: Analysis, grid: Grid) -> np.ndarray:
-    return a.detail_on(grid) / (a.structure_on(grid) + 1e-6)
-
-
 def over_smoothing(a: Analysis) -> Measured | None:
-    """Upper-band/structure drop below the image's median; onset 82%, full 90% less upper band."""
-    textured = _textured(a, a.blocks)
-    if textured.sum() < 4:
+    """Octave-ratio drop below the image's median; onset 59%, full 69% less upper band."""
+    ratio = a.octave_ratio_on(a.blocks)
+    if np.isfinite(ratio).sum() < 4:
         return None
-
-    def upper_ratio_on(grid: Grid) -> np.ndarray:
-        return a.upper_band_on(grid) / (a.structure_on(grid) + 1e-6)
-
-    typical = float(np.median(upper_ratio_on(a.blocks)[textured]))
+    typical = float(np.nanmedian(ratio))
 
     def drop_on(grid: Grid) -> np.ndarray:
-        return np.where(_textured(a, grid), 1 - upper_ratio_on(grid) / typical, 0.0)
+        return 1 - a.octave_ratio_on(grid) / typical
 
-    best = float(drop_on(a.blocks).max())
-    return Measured("over-smoothing", best, ramp(best, 0.82, 0.90), a.box(drop_on),
-                    f"A textured region has {best:.0%} less of the finest detail (above 1/4 cycle/pixel) relative to "
-                    "its structure than the rest of the image, as if it had been smoothed or up-sampled.")
+    best = float(np.nanmax(drop_on(a.blocks)))
+    return Measured("over-smoothing", best, ramp(best, 0.59, 0.69), a.box(drop_on),
+                    f"A region has {best:.0%} less of the finest detail (above 1/4 cycle/pixel), relative to the "
+                    "detail just coarser, than the rest of the image, as if it had been smoothed or up-sampled.")
 
 
 def resolution_inconsistency(a: Analysis) -> Measured | None:
-    """log2(p90 / p10) of the detail ratio over textured blocks; onset 2, full 3 octaves."""
-    textured = _textured(a, a.blocks)
-    if textured.sum() < 6:
+    """log2(p90 / p10) of the octave ratio over blocks; onset 1.4, full 1.85 octaves."""
+    ratio = a.octave_ratio_on(a.blocks)
+    ratio = ratio[np.isfinite(ratio)]
+    if len(ratio) < 6:
         return None
-    p10, p90 = np.percentile(_detail_ratio(a, a.blocks)[textured], [10, 90])
+    p10, p90 = np.percentile(ratio, [10, 90])
     spread = float(np.log2(p90 / max(p10, 1e-6)))
 
     def blurriness_on(grid: Grid) -> np.ndarray:
-        return np.where(_textured(a, grid), -np.log2(np.maximum(_detail_ratio(a, grid), 1e-6) / p90), np.nan)
+        return -np.log2(np.maximum(a.octave_ratio_on(grid), 1e-6) / p90)
 
-    return Measured("resolution-inconsistency", spread, ramp(spread, 2.0, 3.0), a.box(blurriness_on),
-                    f"Sharpness varies {2 ** spread:.1f}x between the sharpest and the blurriest textured regions; "
+    return Measured("resolution-inconsistency", spread, ramp(spread, 1.4, 1.85), a.box(blurriness_on),
+                    f"Sharpness varies {2 ** spread:.1f}x between the sharpest and the blurriest regions; "
                     "the box marks the blurriest, as if rendered at a lower resolution.")
 
 
@@ -425,7 +445,7 @@ def colour_distribution(a: Analysis) -> Measured | None:
     p90 = float(np.partition(saturation.ravel(), int(0.9 * (saturation.size - 1)))[int(0.9 * (saturation.size - 1))])
     return Measured("colour-distribution-anomaly", p90, ramp(p90, 0.83, 0.99), a.box(lambda g: g.mean(saturation)),
                     f"Colours are unusually saturated: a tenth of the pixels have saturation above {p90:.2f} "
-                    "(9 in 10 photographs stay below 0.83).")
+                    "(9 in 10 photographs stay below 0.83).", extent="image")
 
 
 def chroma_residual(a: Analysis) -> Measured | None:
@@ -439,20 +459,20 @@ def chroma_residual(a: Analysis) -> Measured | None:
     return Measured("chrominance-residual-anomaly", overall, ramp(overall, 0.33, 0.6),
                     a.box(lambda g: np.sqrt(g.mean(energy)) / (a.detail_on(g) + 2e-3)),
                     f"The colour channels carry {overall:.2f}x the luma's fine-detail energy; camera demosaicing "
-                    "and chroma subsampling usually keep this below 0.33.")
+                    "and chroma subsampling usually keep this below 0.33.", extent="image")
 
 
 def smooth_background(a: Analysis) -> Measured | None:
     """Share of flat (no structure) and almost noiseless blocks; onset 25%, full 50% of the image."""
     def flat_on(grid: Grid) -> np.ndarray:
-        return ((a.structure_on(grid) < TEXTURE_STD / 4) & (a.detail_on(grid) < 1.0 / 255)).astype(float)
+        return ((a.structure_on(grid) < FLAT_STRUCTURE) & (a.detail_on(grid) < 1.0 / 255)).astype(float)
 
     share = float(flat_on(a.blocks).mean())
     if share == 0:
         return None
     return Measured("smooth-background", share, ramp(share, 0.25, 0.5), a.box(flat_on),
                     f"{share:.0%} of the image is flat and almost noiseless (fine-detail level under 1 grey level), "
-                    "a smooth low-detail background.")
+                    "a smooth low-detail background.", extent="image")
 
 
 MEASURES = (upsampling_parity, spectral_peaks, over_smoothing, resolution_inconsistency, noise_inconsistency,
@@ -463,7 +483,7 @@ MIN_SIDE = 8  # pixels; smaller images get no measured artifacts
 
 
 def measure_artifacts(image: np.ndarray | ImageTraces, regions: list[Region] | None = None) -> list[ArtifactFinding]:
-    """Findings with score >= MIN_SCORE, strongest first (see the module docstring)."""
+    """Findings with score >= MIN_SCORE, in `ranked` order (see the module docstring)."""
     if min(ImageTraces.of(image).rgb.shape[:2]) < MIN_SIDE:
         return []  # a few pixels carry no local statistics to measure
     taxonomy = load_taxonomy()
@@ -475,8 +495,9 @@ def measure_artifacts(image: np.ndarray | ImageTraces, regions: list[Region] | N
             continue
         kind = taxonomy.get(measured.id)
         findings.append(ArtifactFinding(id=kind.id, name=kind.name, group=kind.group, score=round(measured.score, 3),
-                                        evidence="measured", explanation=measured.reason, box=measured.box))
-    return sorted(findings, key=lambda f: -f.score)
+                                        evidence="measured", explanation=measured.reason, box=measured.box,
+                                        extent=measured.extent))
+    return ranked(findings)
 
 
 def _calibrate(manifest: str, per_label: int = 150) -> None:

@@ -127,7 +127,7 @@ class ClipArtifactScorer:
                     f"{self.model_id} matched \"{self.prompt.format(name=name.lower())}\" better than "
                     f"\"{self.neutral_prompt}\" in {where} (score {score:.2f}, threshold {threshold:.2f})."
                 ),
-                box=view_boxes[best],
+                box=view_boxes[best], extent="image" if view_boxes[best] is None else "region",
             ))
         return sorted(found, key=lambda f: f.score, reverse=True)
 

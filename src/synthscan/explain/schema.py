@@ -10,12 +10,14 @@ Boxes are (x0, y0, x1, y1) in pixels of the image as loaded (EXIF orientation ap
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 Box = tuple[int, int, int, int]
 Evidence = Literal["measured", "model"]
+Extent = Literal["region", "image"]
 
 
 class MapImage(BaseModel):
@@ -52,6 +54,19 @@ class ArtifactFinding(BaseModel):
     evidence: Evidence
     explanation: str  # one sentence built from the measurement or the model's answer
     box: Box | None = None
+    # "region": one part of the image differs from the rest, and `box` marks it; "image": a
+    # property of the whole image (e.g. its saturation), and `box` marks where it is strongest.
+    extent: Extent = "region"
+
+
+def ranked(findings: Iterable[ArtifactFinding]) -> list[ArtifactFinding]:
+    """Region findings first, then whole-image ones, each strongest first.
+
+    A region that differs from the rest of its image is the more specific evidence: it says where
+    to look, and a person can check it there. A whole-image property (a saturated palette, a
+    smooth sky) is common in photographs too, so it is listed after, whatever its score.
+    """
+    return sorted(findings, key=lambda f: (f.extent != "region", -f.score))
 
 
 class SpectrumSummary(BaseModel):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from synthscan.explain.schema import ArtifactFinding, FamilyAttribution, Narrative, Region
+from synthscan.explain.schema import ArtifactFinding, FamilyAttribution, Narrative, Region, ranked
 
 ARTIFACT_MIN_SCORE = 0.5  # artifacts at or above this are cited as found
 MAX_CITED = 3
@@ -50,8 +50,8 @@ def _regions_sentence(regions: Sequence[Region], size: tuple[int, int] | None, t
 
 
 def cited_artifacts(artifacts: Sequence[ArtifactFinding]) -> list[ArtifactFinding]:
-    """The artifacts scoring at least `ARTIFACT_MIN_SCORE`, strongest first."""
-    return sorted((a for a in artifacts if a.score >= ARTIFACT_MIN_SCORE), key=lambda a: -a.score)
+    """The artifacts scoring at least `ARTIFACT_MIN_SCORE`, in `ranked` order (regions first)."""
+    return ranked(a for a in artifacts if a.score >= ARTIFACT_MIN_SCORE)
 
 
 def _artifacts_sentences(artifacts: Sequence[ArtifactFinding] | None, size: tuple[int, int] | None) -> list[str]:
@@ -66,7 +66,8 @@ def _artifacts_sentences(artifacts: Sequence[ArtifactFinding] | None, size: tupl
                 f"(highest: {best.name}, {best.score:.2f})."]
     sentences = []
     for a in found[:MAX_CITED]:
-        place = f" at {where(a.box, size)}" if a.box else ""
+        place = "" if not a.box else f" at {where(a.box, size)}" if a.extent == "region" else (
+            f" (whole image; strongest at {where(a.box, size)})")
         sentences.append(f"{a.name} ({a.score:.2f}){place}: {a.explanation.rstrip('.')}.")
     if len(found) > MAX_CITED:
         sentences.append(f"{len(found) - MAX_CITED} more artifact(s) score {ARTIFACT_MIN_SCORE} or more.")

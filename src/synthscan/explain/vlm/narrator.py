@@ -88,6 +88,6 @@ class ChatNarrator:
                 box = (max(0, x0), max(0, y0), min(width, x1), min(height, y1))
             findings.append(ArtifactFinding(
                 id=item.id, name=name, group=group, score=measured.get(item.id, 0.0), evidence="model",
-                explanation=item.explanation, box=box,
+                explanation=item.explanation, box=box, extent="region" if box else "image",
             ))
         return Narrative(summary=answer.summary, artifacts=findings, source=f"vlm:{self.model_name}")
