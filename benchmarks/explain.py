@@ -37,6 +37,7 @@ from skimage import data
 from synthscan.detectors.registry import load_model
 from synthscan.detectors.tiling import make_tiles, to_tensor_batch
 from synthscan.explain import explain_image
+from synthscan.explain.schema import box_iou
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "stereo_motorcycle", "retina")
 MANIPULATIONS = ("nearest-2x", "bilinear-2x", "over-smoothed")
@@ -57,14 +58,6 @@ def make_generated_like(patch: np.ndarray, manipulation: str) -> np.ndarray:
     h, w = patch.shape[:2]
     half = image.resize((w // 2, h // 2), Image.BOX)
     return np.asarray(half.resize((w, h), Image.NEAREST if manipulation == "nearest-2x" else Image.BILINEAR))
-
-
-def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union else 0.0
 
 
 def mean_logit(model, rgb: np.ndarray) -> float:
@@ -122,7 +115,7 @@ def localisation(default, npr, cases: int, seed: int) -> None:
 
     def record(line: str, manipulation: str, box, patch_box) -> None:
         tables.setdefault(line, {m: [] for m in MANIPULATIONS})[manipulation].append(
-            None if box is None else iou(box, patch_box))
+            None if box is None else box_iou(box, patch_box))
 
     for index in range(cases):
         clean, rgb, patch_box, manipulation = make_case(rng, index)
@@ -139,7 +132,7 @@ def localisation(default, npr, cases: int, seed: int) -> None:
         boxed = [a for a in tiles.artifacts if a.box is not None]
         # Upper bound: the finding whose box fits the patch best, had the ranking picked it.
         record("best measured-artifact box (any finding, an upper bound)", manipulation,
-               max((a.box for a in boxed), key=lambda b: iou(b, patch_box)) if boxed else None, patch_box)
+               max((a.box for a in boxed), key=lambda b: box_iou(b, patch_box)) if boxed else None, patch_box)
         top_ids[boxed[0].id if boxed else "(none)"] += 1
 
     # Context for the map numbers: a map can only point at a patch the detector reacts to.

@@ -8,7 +8,7 @@ from scipy import ndimage
 
 from synthscan.explain import artifacts
 from synthscan.explain.artifacts import measure_artifacts
-from synthscan.explain.schema import Region
+from synthscan.explain.schema import Region, box_iou
 from synthscan.explain.taxonomy import load_taxonomy
 
 
@@ -20,14 +20,6 @@ def textured_photo(size: int = 256, seed: int = 0) -> np.ndarray:
     luma = (luma - luma.mean()) / luma.std() * 40 + 128
     rgb = luma[..., None] * np.array([1.0, 0.95, 0.85]) + rng.normal(0, 2, (size, size, 1))
     return rgb.clip(0, 255).astype(np.uint8)
-
-
-def iou(a, b) -> float:
-    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    area = lambda r: (r[2] - r[0]) * (r[3] - r[1])
-    return inter / (area(a) + area(b) - inter)
 
 
 def finding(findings, artifact_id):
@@ -46,7 +38,7 @@ def test_nearest_upsampled_patch_is_found_and_boxed(seed):
     image[64:160, 96:192] = np.repeat(np.repeat(small, 2, axis=0), 2, axis=1)
     found = finding(measure_artifacts(image), "upsampling-pixel-correlation")
     assert found is not None and found.score > 0.5
-    assert iou(found.box, patch_box) >= 0.5
+    assert box_iou(found.box, patch_box) >= 0.5
     assert "parity" in found.explanation
 
 
@@ -60,7 +52,7 @@ def test_over_smoothed_patch_is_found_and_boxed(seed):
     assert "over-smoothing" in found or "resolution-inconsistency" in found
     for f in found.values():
         if f.id in {"over-smoothing", "resolution-inconsistency"}:
-            assert iou(f.box, patch_box) >= 0.5, f
+            assert box_iou(f.box, patch_box) >= 0.5, f
 
 
 def test_checkerboard_patch_gives_a_spectral_peak_in_the_patch():
@@ -71,7 +63,7 @@ def test_checkerboard_patch_gives_a_spectral_peak_in_the_patch():
     found = finding(measure_artifacts(image.clip(0, 255).astype(np.uint8)), "spectral-periodic-peaks")
     assert found is not None
     assert "(0.500, -0.500)" in found.explanation or "(0.500, 0.500)" in found.explanation
-    assert iou(found.box, (0, 128, 128, 256)) >= 0.5
+    assert box_iou(found.box, (0, 128, 128, 256)) >= 0.5
 
 
 def test_findings_are_ranked_regions_first_valid_and_in_the_taxonomy():
@@ -112,9 +104,9 @@ def test_regions_break_ties_towards_the_attribution_region():
     image[192:256, 192:256] = np.repeat(np.repeat(image[192:224, 192:224], 2, axis=0), 2, axis=1)
     focus = [Region(box=(180, 180, 256, 256), score=0.9)]
     found = finding(measure_artifacts(image, regions=focus), "upsampling-pixel-correlation")
-    assert iou(found.box, (192, 192, 256, 256)) >= 0.5
+    assert box_iou(found.box, (192, 192, 256, 256)) >= 0.5
     found = finding(measure_artifacts(image, regions=[Region(box=(0, 0, 70, 70), score=0.9)]), "upsampling-pixel-correlation")
-    assert iou(found.box, (0, 0, 64, 64)) >= 0.5
+    assert box_iou(found.box, (0, 0, 64, 64)) >= 0.5
 
 
 def test_small_and_odd_sized_images_do_not_crash():
@@ -145,7 +137,7 @@ def test_the_box_follows_the_patch_size_off_the_block_grid(side, corner):
     small = textured_photo(side // 2, seed=10)
     image[y : y + side, x : x + side] = np.repeat(np.repeat(small, 2, axis=0), 2, axis=1)
     found = finding(measure_artifacts(image), "upsampling-pixel-correlation")
-    assert iou(found.box, (x, y, x + side, y + side)) >= (0.6 if side < 64 else 0.8)
+    assert box_iou(found.box, (x, y, x + side, y + side)) >= (0.6 if side < 64 else 0.8)
 
 
 @pytest.mark.parametrize("side, corner", PATCHES[1:])  # a 40 px blur leaves too little texture to compare
@@ -155,7 +147,7 @@ def test_an_over_smoothed_patch_of_any_size_is_boxed(side, corner):
     blurred = ndimage.gaussian_filter(image.astype(float), (2, 2, 0))
     image[y : y + side, x : x + side] = blurred[y : y + side, x : x + side].round().astype(np.uint8)
     found = finding(measure_artifacts(image), "over-smoothing")
-    assert found is not None and iou(found.box, (x, y, x + side, y + side)) >= 0.5
+    assert found is not None and box_iou(found.box, (x, y, x + side, y + side)) >= 0.5
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -167,7 +159,7 @@ def test_a_blurred_patch_of_faint_texture_is_found_and_boxed(seed):
     image[100:196, 40:136] = ndimage.gaussian_filter(image, (2, 2, 0))[100:196, 40:136]
     found = finding(measure_artifacts(image.clip(0, 255).astype(np.uint8)), "over-smoothing")
     assert found is not None and found.score == 1.0
-    assert iou(found.box, (40, 100, 136, 196)) >= 0.8
+    assert box_iou(found.box, (40, 100, 136, 196)) >= 0.8
 
 
 def test_sliding_window_means_match_direct_means():
@@ -201,7 +193,7 @@ def test_a_linearly_upsampled_patch_is_found_and_boxed(side, corner, resample):
     found = finding(measure_artifacts(image), "upsampling-pixel-correlation")
     assert found is not None and found.score > 0.5
     # The parity fades where the patch is flat, so the box can fall short of a small patch's edges.
-    assert iou(found.box, (x, y, x + side, y + side)) >= (0.35 if side < 96 else 0.5)
+    assert box_iou(found.box, (x, y, x + side, y + side)) >= (0.35 if side < 96 else 0.5)
 
 
 @pytest.mark.parametrize("side, corner", PATCHES[2:])
@@ -213,7 +205,7 @@ def test_a_blurred_patch_lacks_the_upper_band_at_full_score(side, corner, seed):
     image[y : y + side, x : x + side] = blurred[y : y + side, x : x + side].round().astype(np.uint8)
     found = finding(measure_artifacts(image), "over-smoothing")
     assert found is not None and found.score == 1.0
-    assert iou(found.box, (x, y, x + side, y + side)) >= 0.5
+    assert box_iou(found.box, (x, y, x + side, y + side)) >= 0.5
 
 
 def test_parity_of_third_differences_stays_low_on_photo_like_noise():

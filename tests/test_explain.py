@@ -25,7 +25,7 @@ from synthscan.detectors.tiling import make_tiles
 from synthscan.explain import Explanation, explain_image
 from synthscan.explain.attribution import METHODS, attribution_maps, stitch, top_regions
 from synthscan.explain.render import HEAT_TABLE, colormap, map_image, overlay
-from synthscan.explain.schema import ArtifactFinding, FamilyAttribution, Region
+from synthscan.explain.schema import ArtifactFinding, FamilyAttribution, Region, box_iou
 from synthscan.explain.template import template_narrative
 from synthscan.io import LoadedImage
 from synthscan.scanning import Scanner
@@ -360,3 +360,10 @@ def test_a_detector_without_layers_or_gradients_still_gets_the_other_evidence(tm
     assert e.narrative is not None and e.spectrum is not None
     assert any("gradcam, saliency cannot explain" in w for w in e.warnings)
     assert [m.kind for m in e.maps][:2] == ["tile-scores", "residual"]  # its tile-score map, then trace views
+
+
+def test_box_iou():
+    assert box_iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(1 / 3)
+    assert box_iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
+    assert box_iou((0, 0, 10, 10), (10, 0, 20, 10)) == 0.0  # touching, not overlapping
+    assert box_iou((3, 3, 3, 3), (3, 3, 3, 3)) == 0.0  # empty boxes

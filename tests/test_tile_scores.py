@@ -20,6 +20,7 @@ from synthscan.detectors.base import (
 )
 from synthscan.explain import explain_image
 from synthscan.explain.attribution import supports, top_regions
+from synthscan.explain.schema import box_iou
 from synthscan.explain.tile_scores import grid_counts, tile_score_map
 
 CROP = 64
@@ -56,12 +57,6 @@ def dark_image_with_white_patch(h: int, w: int, box: tuple[int, int, int, int]) 
     return rgb
 
 
-def iou(a, b) -> float:
-    ix, iy = max(0, min(a[2], b[2]) - max(a[0], b[0])), max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    area = lambda r: (r[2] - r[0]) * (r[3] - r[1])
-    return ix * iy / (area(a) + area(b) - ix * iy)
-
-
 def test_the_grid_overlaps_by_half_a_crop_and_shrinks_to_the_cap():
     assert grid_counts(256, 256, 128, 64) == (3, 3)  # starts 0, 64, 128
     assert grid_counts(1024, 1024, 128, 1000) == (15, 15)
@@ -84,7 +79,7 @@ def test_the_map_peaks_on_the_patch_the_detector_reacts_to(box):
     assert x0 - reach <= peak_x < x1 + reach and y0 - reach <= peak_y < y1 + reach
     assert m.values[(y0 + y1) // 2, (x0 + x1) // 2] > 0.75
     region = top_regions(m.values, source=m.method)[0]
-    assert iou(region.box, box) > 0.2  # crops are 64 px, so the box is coarse but on the patch
+    assert box_iou(region.box, box) > 0.2  # crops are 64 px, so the box is coarse but on the patch
     # The target "real" map is the complement: dark on the patch.
     real = tile_score_map(bright_model(), rgb, target="real")
     assert real.values[peak_y, peak_x] == pytest.approx(0.0, abs=1e-6)
@@ -119,7 +114,7 @@ def test_a_model_without_gradients_gets_a_tile_score_heatmap_and_regions():
     box = (64, 64, 128, 128)
     e = explain_image(model, dark_image_with_white_patch(192, 192, box))
     assert e.maps[0].kind == "tile-scores" and e.maps[0].png_base64
-    assert e.regions and e.regions[0].source == "tile-scores" and iou(e.regions[0].box, box) >= 0.5
+    assert e.regions and e.regions[0].source == "tile-scores" and box_iou(e.regions[0].box, box) >= 0.5
     assert any("gradcam cannot explain" in w and "tile-score map is shown instead" in w for w in e.warnings)
 
 
