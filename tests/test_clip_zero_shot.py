@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,8 +12,11 @@ import torch
 
 from synthscan.explain.clip_zero_shot import (
     ClipArtifactScorer,
+    LabelsError,
     Thresholds,
+    calibrate_on_labels,
     calibrate_thresholds,
+    read_artifact_labels,
     score_artifacts,
 )
 from tiny_hf import tiny_clip, tiny_siglip
@@ -120,3 +125,87 @@ def test_default_artifacts_are_the_semantic_taxonomy_entries(scorer, rgb):
     semantic = [a for a in taxonomy.load_taxonomy().artifacts if "S" in a.evidence]
     found = score_artifacts(rgb, boxes=BOXES[:1], scorer=scorer, thresholds=Thresholds(model_id="x", default=0.0))
     assert sorted(f.id for f in found) == sorted(a.id for a in semantic)
+
+
+def labelled_folder(tmp_path) -> Path:
+    """Eight noise images, half labelled with texture-repetition and two with boundary-glow, and
+    one unreadable file, listed in labels.csv."""
+    from PIL import Image
+
+    rows = ["path,artifacts"]
+    for i in range(8):
+        rgb = np.random.default_rng(i).integers(0, 256, (40 + 4 * i, 48, 3), dtype=np.uint8)
+        Image.fromarray(rgb).save(tmp_path / f"im{i}.png")
+        ids = (["texture-repetition"] if i % 2 else []) + (["boundary-glow"] if i < 2 else [])
+        rows.append(f"im{i}.png,{';'.join(ids)}")
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    rows.append("broken.png,texture-repetition")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    return tmp_path / "labels.csv"
+
+
+def test_calibration_on_a_labels_csv_scores_each_image_whole(tmp_path, scorer):
+    from synthscan.explain.taxonomy_choices import taxonomy_choices
+    from synthscan.io.loading import load_image
+
+    labels = labelled_folder(tmp_path)
+    thresholds, failed = calibrate_on_labels(labels, scorer=scorer)
+    assert [Path(p).name for p, _ in failed] == ["broken.png"] and "not-an-image" in failed[0][1]
+    assert set(thresholds.per_artifact) == {"texture-repetition", "boundary-glow"}
+    assert thresholds.fit["texture-repetition"]["positives"] == 4 and thresholds.fit["boundary-glow"]["negatives"] == 6
+    # The same as fitting the scores of the whole images by hand.
+    artifacts = taxonomy_choices("S")
+    ids = [a[0] for a in artifacts]
+    rows = [r for r in read_artifact_labels(labels) if not r[0].endswith("broken.png")]
+    scores = np.array([scorer.view_scores(load_image(path).rgb, artifacts)[0] for path, _ in rows])
+    present = np.array([[i in labelled for i in ids] for _, labelled in rows])
+    assert thresholds == calibrate_thresholds(scores, present, ids, "tiny-clip")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("file,artifacts\na.png,\n", "needs the columns"),
+    ("path,artifacts\na.png,bad-hands-typo\n", "not a semantic"),
+    ("path,artifacts\na.png,over-smoothing\n", "not a semantic"),  # measured (M), not scored by CLIP
+    ("path,artifacts\n", "no rows"),
+])
+def test_bad_labels_files_say_what_is_wrong(tmp_path, text, message):
+    (tmp_path / "labels.csv").write_text(text)
+    with pytest.raises(LabelsError, match=message):
+        read_artifact_labels(tmp_path / "labels.csv")
+
+
+def test_cli_writes_thresholds_that_explain_then_uses(tmp_path, scorer, tiny_model_path):
+    from typer.testing import CliRunner
+
+    from synthscan.cli.main import app
+
+    model_dir = tmp_path / "tiny-clip"
+    scorer.model.save_pretrained(model_dir)
+    scorer.processor.save_pretrained(model_dir)
+    labels = labelled_folder(tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(app, ["clip-thresholds", str(labels), "--clip", str(model_dir), "-o", str(tmp_path / "t.json")])
+    assert result.exit_code == 1, result.output  # one file was skipped
+    assert "broken.png" in result.output and "texture-repetition" in result.output
+    thresholds = Thresholds.load(tmp_path / "t.json")
+    assert thresholds.model_id == str(model_dir) and set(thresholds.per_artifact) == {"texture-repetition", "boundary-glow"}
+
+    def clip_findings(thresholds_file: Path) -> list[dict]:
+        result = runner.invoke(app, ["explain", str(tmp_path / "im3.png"), "--model", str(tiny_model_path), "-f", "json",
+                                     "--clip", str(model_dir), "--clip-thresholds", str(thresholds_file)])
+        assert result.exit_code == 0, result.output
+        record = json.loads(result.stdout)[0]
+        return [a for a in record["explanation"]["artifacts"] if a["evidence"] == "model"]
+
+    for found in clip_findings(tmp_path / "t.json"):
+        assert found["score"] >= thresholds.for_artifact(found["id"])
+    Thresholds(model_id=str(model_dir), default=0.0).save(tmp_path / "zero.json")
+    from synthscan.explain.taxonomy_choices import taxonomy_choices
+
+    semantic = {a[0] for a in taxonomy_choices("S")}
+    assert {a["id"] for a in clip_findings(tmp_path / "zero.json")} == semantic  # all pass a zero threshold
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("path\nim0.png\n")
+    result = runner.invoke(app, ["clip-thresholds", str(bad), "--clip", str(model_dir), "-o", str(tmp_path / "u.json")])
+    assert result.exit_code == 2 and "needs the columns" in result.output and not (tmp_path / "u.json").exists()

@@ -18,7 +18,10 @@ Any `transformers` model whose forward takes `input_ids` + `pixel_values` and re
 
 from __future__ import annotations
 
+import csv
 import json
+import os
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
@@ -44,13 +47,19 @@ class Thresholds(BaseModel):
     default: float = DEFAULT_THRESHOLD
     per_artifact: dict[str, float] = Field(default_factory=dict)
     method: str = "default: artifact prompt beats the neutral prompt"
+    # Per calibrated artifact: positives, negatives, and precision, recall and F1 at its threshold
+    # on the calibration examples themselves (in-sample, so optimistic).
+    fit: dict[str, dict[str, float]] = Field(default_factory=dict)
 
     def for_artifact(self, artifact_id: str) -> float:
         return self.per_artifact.get(artifact_id, self.default)
 
     def save(self, path: str | Path) -> Path:
+        """Write the JSON atomically (a temporary file, then a rename)."""
         path = Path(path)
-        path.write_text(self.model_dump_json(indent=1) + "\n", encoding="utf-8")
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(self.model_dump_json(indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
         return path
 
     @classmethod
@@ -180,11 +189,78 @@ def calibrate_thresholds(
     scores, present = np.asarray(scores, float), np.asarray(present, bool)
     if scores.shape != present.shape or scores.shape[1] != len(artifact_ids):
         raise ValueError(f"scores {scores.shape}, labels {present.shape} and {len(artifact_ids)} ids disagree")
-    per_artifact = {}
+    per_artifact, fit = {}, {}
     for j, artifact_id in enumerate(artifact_ids):
         if present[:, j].all() or not present[:, j].any():
             continue
         precision, recall, cuts = precision_recall_curve(present[:, j], scores[:, j])
         f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
-        per_artifact[artifact_id] = float(cuts[int(f1.argmax())])
-    return Thresholds(model_id=model_id, per_artifact=per_artifact, method=f"max F1 on {len(scores)} examples")
+        best = int(f1.argmax())
+        per_artifact[artifact_id] = float(cuts[best])
+        fit[artifact_id] = {"positives": int(present[:, j].sum()), "negatives": int((~present[:, j]).sum()),
+                            "precision": round(float(precision[best]), 4), "recall": round(float(recall[best]), 4),
+                            "f1": round(float(f1[best]), 4)}
+    return Thresholds(model_id=model_id, per_artifact=per_artifact, method=f"max F1 on {len(scores)} examples",
+                      fit=fit)
+
+
+class LabelsError(ValueError):
+    """An artifact-labels CSV that cannot be used (missing column, unknown or non-semantic id)."""
+
+
+def read_artifact_labels(csv_path: str | Path) -> list[tuple[str, set[str]]]:
+    """(image path, artifact ids present) per row of a CSV with columns `path` and `artifacts`.
+
+    `artifacts` lists taxonomy ids separated by ";" (empty: none of them is present). Relative
+    paths are relative to the CSV's folder. Only semantic ("S") artifacts can be used: those are
+    the ones CLIP scores.
+    """
+    csv_path = Path(csv_path)
+    semantic = {artifact_id for artifact_id, _, _ in taxonomy_choices("S")}
+    with csv_path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames or not {"path", "artifacts"} <= set(reader.fieldnames):
+            raise LabelsError(f"{csv_path}: needs the columns 'path' and 'artifacts', has {reader.fieldnames}")
+        rows = []
+        for line, row in enumerate(reader, start=2):
+            ids = {a.strip() for a in (row["artifacts"] or "").split(";") if a.strip()}
+            if unknown := sorted(ids - semantic):
+                raise LabelsError(f"{csv_path} line {line}: {', '.join(unknown)} is not a semantic (S) artifact id "
+                                  "of the taxonomy (see synthscan/explain/taxonomy.json)")
+            rows.append((str(csv_path.parent / row["path"]), ids))
+    if not rows:
+        raise LabelsError(f"{csv_path}: no rows")
+    return rows
+
+
+def calibrate_on_labels(
+    csv_path: str | Path,
+    model_id: str = DEFAULT_MODEL_ID,
+    *,
+    scorer: ClipArtifactScorer | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[Thresholds, list[tuple[str, str]]]:
+    """Thresholds fitted on a labels CSV (`read_artifact_labels`), scoring each image whole
+    (the view its image-level labels describe). Returns them and the (path, error) of every
+    image that could not be read; those are left out."""
+    from synthscan.io.errors import ImageLoadError
+    from synthscan.io.loading import load_image
+
+    rows = read_artifact_labels(csv_path)
+    artifacts = taxonomy_choices("S")
+    ids = [artifact_id for artifact_id, _, _ in artifacts]
+    scorer = scorer or load_scorer(model_id)
+    scores, present, failed = [], [], []
+    for i, (path, labels) in enumerate(rows, start=1):
+        try:
+            rgb = load_image(path).rgb
+        except ImageLoadError as exc:
+            failed.append((path, f"{exc.code}: {exc.message}"))
+        else:
+            scores.append(scorer.view_scores(rgb, artifacts)[0])
+            present.append([artifact_id in labels for artifact_id in ids])
+        if progress:
+            progress(i, len(rows))
+    if not scores:
+        raise LabelsError(f"{csv_path}: none of the {len(rows)} images could be read")
+    return calibrate_thresholds(np.array(scores), np.array(present), ids, scorer.model_id), failed
