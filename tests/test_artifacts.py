@@ -212,3 +212,43 @@ def test_parity_of_third_differences_stays_low_on_photo_like_noise():
     for seed in range(3):
         analysis = artifacts.Analysis(textured_photo(seed=seed), None)
         assert artifacts.upsampling_parity(analysis).value < 0.25
+
+
+# --- the measures added for the rest of the taxonomy's pixel-measurable entries ----------------
+
+
+def test_an_additive_checkerboard_is_a_grid_pattern_in_its_region():
+    image = textured_photo(seed=2).astype(float)
+    y, x = np.mgrid[0:96, 0:96]
+    image[100:196, 40:136] += (8.0 * (-1.0) ** (x + y))[..., None]  # a transposed convolution's checkerboard
+    found = finding(measure_artifacts(image.clip(0, 255).astype(np.uint8)), "grid-checkerboard-pattern")
+    assert found is not None and found.score == 1.0 and found.extent == "region"
+    assert box_iou(found.box, (40, 100, 136, 196)) >= 0.5
+
+
+def noise_surface(seed: int = 0) -> np.ndarray:
+    """A uniform grey surface with even, independent camera-like noise."""
+    grey = 120 + np.random.default_rng(seed).normal(0, 3, (256, 256))
+    return np.repeat(grey[..., None], 3, axis=2)
+
+
+def test_noise_streaked_along_one_direction_is_patterned_noise():
+    image = noise_surface()
+    streaks = ndimage.uniform_filter1d(120 + np.random.default_rng(1).normal(0, 6, (256, 256)), 4, axis=1)
+    image[64:160, 128:224] = streaks[64:160, 128:224, None]
+    findings = measure_artifacts(image.round().astype(np.uint8))
+    found = finding(findings, "artificial-noise-uniform-surfaces")
+    assert found is not None and found.score == 1.0
+    assert box_iou(found.box, (128, 64, 224, 160)) >= 0.5
+    assert finding(measure_artifacts(noise_surface(seed=2).round().astype(np.uint8)),
+                   "artificial-noise-uniform-surfaces") is None
+
+
+def test_colour_stripes_of_equal_brightness_are_a_colour_coherence_break():
+    image = noise_surface().round()
+    # Two colours of the same BT.601 luma (128), alternating every 4 px: colour edges, no luma edge.
+    stripes = np.where((np.arange(96) // 4 % 2)[None, :, None] == 0, [150, 128, 70], [106, 128, 186])
+    image[32:128, 100:196] = stripes + image[32:128, 100:196] - 120
+    found = finding(measure_artifacts(image.clip(0, 255).astype(np.uint8)), "colour-coherence-break")
+    assert found is not None and found.score == 1.0
+    assert box_iou(found.box, (100, 32, 196, 128)) >= 0.5
