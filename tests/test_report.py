@@ -100,6 +100,8 @@ def explanation() -> Explanation:
                             evidence="measured", explanation="Peaks at 1/8 cycles/pixel.", box=(10, 10, 70, 50)),
             ArtifactFinding(id="smooth-bg", name=f"Smooth {EVIL}", group="texture", score=0.4,
                             evidence="measured", explanation="Low detail.", box=None),
+            ArtifactFinding(id="saturation", name="Saturated colours", group="colour", score=0.7,
+                            evidence="measured", explanation="Vivid.", box=(0, 90, 30, 120), extent="image"),
         ],
         spectrum=SpectrumSummary(azimuthal_profile=[5.0, 4.0, 3.2, 2.9, 3.5, 2.0], peaks=[(0.125, 0.0, 3.1)]),
         family=FamilyAttribution(probabilities={"gan": 0.7, "diffusion": 0.2, "autoregressive": 0.05, "unknown": 0.05},
@@ -164,9 +166,11 @@ def test_page_structure(results, tmp_path):
     assert ("10", "10", "60", "40") in boxes  # measured artifact
     assert ("90", "70", "60", "40") in boxes  # artifact the narrative named
     assert ("80", "20", "60", "40") in boxes  # attribution region
-    assert len(card.find("g", class_="tile")) == 4 and len(card.find("g", class_="artifact")) == 2
+    assert len(card.find("g", class_="tile")) == 4 and len(card.find("g", class_="artifact")) == 3
+    assert len(card.find("g", class_="image")) == 1  # the whole-image finding's box is drawn apart
     card_text = " ".join(card.text)
-    assert "1 Checkerboard grid" in card_text and "3 Edge halo" in card_text
+    assert "1 Checkerboard grid" in card_text and "4 Edge halo" in card_text
+    assert "whole image, peak 0,90,30,120" in card_text
     assert "periodic grid typical of up-sampling" in card_text and "written by template" in card_text
     assert "gan" in card_text and "family-head-test" in card_text
     assert "Noise residual" in card_text and "could not be embedded" in card_text  # bad base64 reported

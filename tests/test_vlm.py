@@ -267,3 +267,15 @@ def test_tiny_llava_success_path_with_scripted_tokens(llava, rgb, monkeypatch):
     narrator = TransformersNarrator("tiny-llava", model=model, processor=processor, device="cpu", artifacts=ARTIFACTS)
     narrative = narrator.narrate(rgb, EVIDENCE, 0.93, "ai-generated")
     assert narrative.source == "vlm:tiny-llava" and narrative.artifacts[0].box == (16, 8, 48, 40)
+
+
+def test_the_prompt_says_which_findings_are_whole_image_properties():
+    from synthscan.explain.vlm.prompt import build_prompt
+
+    saturated = ArtifactFinding(id="smooth-background", name=ARTIFACTS[2][1], group="style", score=0.9,
+                                evidence="measured", explanation="Half the image is flat.", box=(0, 0, 32, 48),
+                                extent="image")
+    evidence = EVIDENCE.model_copy(update={"artifacts": [*EVIDENCE.artifacts, saturated]})
+    prompt = build_prompt(evidence, 0.9, "ai-generated", ARTIFACTS, (W, H))
+    assert "grid-checkerboard-pattern (measured, score 0.72, box [16, 8, 48, 40])" in prompt
+    assert "smooth-background (measured, score 0.90, whole image, strongest in box [0, 0, 32, 48])" in prompt

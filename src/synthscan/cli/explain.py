@@ -38,7 +38,10 @@ def print_explanations(results: list[ScanResult], console: Console) -> None:
         for region in e.get("regions", []):
             table.add_row("region", region["source"], f"{region['score']:.2f}", ",".join(map(str, region["box"])))
         for a in e.get("artifacts", []):
-            table.add_row(a["evidence"], escape(a["name"]), f"{a['score']:.2f}", ",".join(map(str, a["box"] or ())))
+            where = ",".join(map(str, a["box"] or ()))
+            if a.get("extent") == "image":  # a property of the whole image; the box is where it peaks
+                where = f"whole image, peak {where}" if where else "whole image"
+            table.add_row(a["evidence"], escape(a["name"]), f"{a['score']:.2f}", where)
         for m in e.get("maps", []):
             table.add_row("map", escape(m["title"]), "", escape(m.get("path") or "(embedded)"))
         console.print(table)

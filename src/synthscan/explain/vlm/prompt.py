@@ -90,7 +90,8 @@ def build_prompt(
     if evidence.artifacts:
         lines.append("Artifacts found by measurement or by an image-text model:")
         lines += [
-            f"- {a.id} ({a.evidence}, score {a.score:.2f}, box {_box(a.box, scale)}): {a.explanation}"
+            f"- {a.id} ({a.evidence}, score {a.score:.2f}, "
+            f"{'whole image, strongest in box' if a.extent == 'image' else 'box'} {_box(a.box, scale)}): {a.explanation}"
             for a in evidence.artifacts
         ]
     if evidence.family is not None:
