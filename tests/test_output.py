@@ -155,3 +155,17 @@ def test_resume_without_previous_files(tmp_path):
     assert writer.done == set()
     writer.close()
     assert list(read_records(tmp_path / "new.csv")) == []
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv"])
+def test_outputs_get_the_usual_permissions_not_a_temp_files_0600(tmp_path, fmt):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / f"r.{fmt}"
+        with ResultWriter(out, fmt) as writer:
+            writer.write(RESULTS[0])
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o644

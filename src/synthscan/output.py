@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
@@ -48,6 +48,12 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
                         return
 
 
+def temp_beside(path: Path) -> Path:
+    """A unique temporary name next to `path`, to write and then `os.replace` onto it. Opened with
+    mode "x", the file gets the usual permissions (`tempfile.mkstemp`'s are 0600)."""
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+
+
 class ResultWriter:
     def __init__(self, out: str | Path, fmt: str, *, resume: bool = False):
         if fmt not in FORMATS[1:]:
@@ -66,8 +72,8 @@ class ResultWriter:
                             previous.append(record)
         self.out.parent.mkdir(parents=True, exist_ok=True)
         # Rewrite the kept records to a new file first: a crash now must not lose them.
-        fd, tmp = tempfile.mkstemp(dir=self.out.parent, prefix=f".{self.out.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
+        tmp = temp_beside(self.out)
+        with tmp.open("x") as f:
             f.writelines(json.dumps(record) + "\n" for record in previous)
         os.replace(tmp, self.partial)
         self._partial: TextIO = self.partial.open("a")
@@ -81,8 +87,8 @@ class ResultWriter:
 
     def close(self) -> None:
         self._partial.close()
-        fd, tmp = tempfile.mkstemp(dir=self.out.parent, prefix=f".{self.out.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", newline="") as f:
+        tmp = temp_beside(self.out)
+        with tmp.open("x", newline="") as f:
             records = read_records(self.partial)
             if self.fmt == "jsonl":
                 for record in records:

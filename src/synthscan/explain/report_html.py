@@ -19,7 +19,6 @@ import binascii
 import hashlib
 import io
 import os
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -33,6 +32,7 @@ from pydantic import ValidationError
 from synthscan import __version__
 from synthscan.explain.schema import ArtifactFinding, Explanation, MapImage
 from synthscan.io.errors import REASONS, ImageLoadError
+from synthscan.output import temp_beside
 from synthscan.result import Decision, ScanResult
 
 THUMBNAIL_MAX_SIDE = 512
@@ -123,8 +123,7 @@ def write_report(
     html = render_report(results, title=title, thumbnails=thumbnails, decision=decision, maps_dir=maps_dir)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    # A uniquely named file opened with "x" gets the usual permissions (mkstemp's are 0600).
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex}.tmp")
+    tmp = temp_beside(out)
     try:
         with tmp.open("x", encoding="utf-8") as f:
             f.write(html)
