@@ -317,6 +317,11 @@ class Analysis:
         """Structure per window: RMS of the sigma 2-6 band."""
         return self._cached("structure", grid, lambda g: np.sqrt(g.mean(self.band**2)))
 
+    def peak(self, grid_map: GridMap) -> float | None:
+        """A measure's value: its map's strongest block; None when no block has a value."""
+        per_block = grid_map(self.blocks)
+        return float(np.nanmax(per_block)) if np.isfinite(per_block).any() else None
+
     def box(self, grid_map: GridMap) -> Box:
         """The box of a measure, from its map over the sliding windows."""
         return self.windows.box(grid_map(self.windows), self.regions)
@@ -469,10 +474,8 @@ def patterned_noise(a: Analysis) -> Measured | None:
         power = grid.mean(energy, flat) + 1e-12
         return np.where(uniform, np.abs(grid.mean(along_x, flat) - grid.mean(along_y, flat)) / power, np.nan)
 
-    per_block = anisotropy_on(a.blocks)
-    if not np.isfinite(per_block).any():
+    if (best := a.peak(anisotropy_on)) is None:
         return None
-    best = float(np.nanmax(per_block))
     return Measured("artificial-noise-uniform-surfaces", best, ramp(best, 0.87, 1.12), a.box(anisotropy_on),
                     f"On a uniform surface the noise runs along one direction: neighbouring pixels' correlation "
                     f"differs by {best:.2f} between rows and columns, streaks or a pattern rather than a camera's "
@@ -497,10 +500,8 @@ def edge_aliasing(a: Analysis) -> Measured | None:
     def deviation_on(grid: Grid) -> np.ndarray:
         return np.where(grid.mean(edges) > 0.01, grid.mean(deviation, edges), np.nan)
 
-    per_block = deviation_on(a.blocks)
-    if not np.isfinite(per_block).any():
+    if (best := a.peak(deviation_on)) is None:
         return None
-    best = float(np.nanmax(per_block))
     return Measured("edge-aliasing", best, ramp(best, 33, 42), a.box(deviation_on),
                     f"Along high-contrast edges pixel gradients deviate {best:.0f} degrees on average from the "
                     "edge's direction: the edges are stair-stepped (aliased) rather than smooth.")
@@ -520,10 +521,8 @@ def over_sharpening(a: Analysis) -> Measured | None:
         relative = grid.mean(overshoot, near_edges) / (grid.mean(high - low, near_edges) + 1e-3)
         return np.where(grid.mean(near_edges) > 0.02, relative, np.nan)
 
-    relative = relative_on(a.blocks)
-    if not np.isfinite(relative).any():
+    if (best := a.peak(relative_on)) is None:
         return None
-    best = float(np.nanmax(relative))
     return Measured("over-sharpening", best, ramp(best, 0.9, 2.5), a.box(relative_on),
                     f"Pixels next to edges overshoot the surrounding brightness range by {best:.0%} of the edge's "
                     "contrast on average, the bright/dark halos of strong sharpening.")
@@ -552,10 +551,8 @@ def colour_coherence_break(a: Analysis) -> Measured | None:
     def break_on(grid: Grid) -> np.ndarray:
         return np.where(grid.mean(smooth_luma) > 0.2, grid.mean(chroma_change, smooth_luma) * 255, np.nan)
 
-    per_block = break_on(a.blocks)
-    if not np.isfinite(per_block).any():
+    if (best := a.peak(break_on)) is None:
         return None
-    best = float(np.nanmax(per_block))
     return Measured("colour-coherence-break", best, ramp(best, 6.3, 12.0), a.box(break_on),
                     f"Colour changes by {best:.1f} levels per pixel where the brightness stays smooth: a colour "
                     "transition with no edge to explain it.")
