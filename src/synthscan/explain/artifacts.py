@@ -329,25 +329,33 @@ class Analysis:
 
 def upsampling_parity(a: Analysis) -> Measured | None:
     """Parity of neighbour differences; onset 0.25, full 0.6 (uniform random pixels: ~0.02)."""
-    # Per order and axis: |differences|, the same at even positions only, and the even mask, each
-    # padded to the image once; a window's odd-position sums are its total minus its even sums.
-    maps = []
+    # Per order and axis, the window sums of |differences| at all and at even positions, and the
+    # count of even positions, on both grids; a window's odd-position sums are its total minus its
+    # even sums. The full-size maps live one order and axis at a time (a 12 MP image's are 46 MB each).
+    grids = (a.blocks, a.windows)
+    sums: dict[tuple[int, int], list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
     for order in PARITY_ORDERS:
         for axis in (0, 1):
-            d = np.abs(np.diff(a.grey, n=order, axis=axis)).astype(np.float32)
-            even = np.expand_dims(np.arange(d.shape[axis]) % 2 == 0, 1 - axis).astype(np.float32) * np.ones_like(d)
-            maps.append((order, a.blocks.fit(d), a.blocks.fit(d * even), a.blocks.fit(even)))
+            d = a.blocks.fit(np.abs(np.diff(a.grey, n=order, axis=axis)))
+            even = np.expand_dims(np.arange(d.shape[axis]) % 2 == 0, 1 - axis).astype(np.float32)
+            even = np.broadcast_to(even, d.shape)
+            for g in grids:
+                sums.setdefault((id(g), order), []).append(
+                    (np.maximum(g.sums(d * even), 0.0), np.maximum(g.sums(d), 0.0), g.sums(even)))
+            del d
 
     def parity_on(grid: Grid) -> np.ndarray:
-        per_order: dict[int, list[np.ndarray]] = {}
-        for order, d, d_even, even in maps:
-            n_even, n_all = grid.sums(even), np.outer(grid.y1 - grid.y0, grid.x1 - grid.x0)
-            s_even, s_all = np.maximum(grid.sums(d_even), 0.0), np.maximum(grid.sums(d), 0.0)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                mean_even = np.where(n_even > 0, s_even / n_even, np.nan)
-                mean_odd = np.where(n_all - n_even > 0, np.maximum(s_all - s_even, 0.0) / (n_all - n_even), np.nan)
-            per_order.setdefault(order, []).append(np.abs(mean_even - mean_odd) / (mean_even + mean_odd + 2 / 255))
-        return np.max([np.nanmean(p, axis=0) for p in per_order.values()], axis=0)
+        n_all = np.outer(grid.y1 - grid.y0, grid.x1 - grid.x0)
+        per_order = []
+        for order in PARITY_ORDERS:
+            per_axis = []
+            for s_even, s_all, n_even in sums[(id(grid), order)]:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    mean_even = np.where(n_even > 0, s_even / n_even, np.nan)
+                    mean_odd = np.where(n_all - n_even > 0, np.maximum(s_all - s_even, 0.0) / (n_all - n_even), np.nan)
+                per_axis.append(np.abs(mean_even - mean_odd) / (mean_even + mean_odd + 2 / 255))
+            per_order.append(np.nanmean(per_axis, axis=0))
+        return np.max(per_order, axis=0)
 
     parity = parity_on(a.blocks)
     best = float(np.nanmax(parity))
