@@ -252,3 +252,11 @@ def test_colour_stripes_of_equal_brightness_are_a_colour_coherence_break():
     found = finding(measure_artifacts(image.clip(0, 255).astype(np.uint8)), "colour-coherence-break")
     assert found is not None and found.score == 1.0
     assert box_iou(found.box, (100, 32, 196, 128)) >= 0.5
+
+
+def test_findings_do_not_depend_on_the_number_of_threads():
+    image = textured_photo(seed=4)
+    image[:64, :128] = np.repeat(np.repeat(image[:32, :64], 2, axis=0), 2, axis=1)
+    image[96:] = 200
+    one = measure_artifacts(image, threads=1)
+    assert len(one) >= 2 and measure_artifacts(image, threads=3) == one
