@@ -98,8 +98,8 @@ def train_on_samples(
     cls = get_detector_class(detector_name)
     detector = cls(cls.Config.model_validate(detector_config or {}))
     # Dataset problems surface here, before any training: a missing class, then unreadable files.
-    # Training decodes every file again; the extra pass is worth it (about 6 s for synthbench's
-    # 4,170 images on 2 cores) for a bad file to fail now rather than hours into training.
+    # Training decodes every file again; one extra decode per file is worth it for a bad file to
+    # fail now rather than hours into training.
     check_two_classes(train, "training set")
     check_two_classes(val, "validation set")
     check = validate_samples(train + val)
