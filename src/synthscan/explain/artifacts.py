@@ -86,7 +86,7 @@ MIN_SCORE = 0.25
 MIN_BLOCK = 16
 BLOCKS_ACROSS = 8  # blocks along the short side
 SLIDE = 4  # sliding windows (for boxes) start a quarter of a block apart
-EDGE_CONTRAST = 0.08  # gradient magnitude (0..1 per pixel, Sobel / 8) that makes a pixel an "edge"
+EDGE_CONTRAST = 0.08  # gradient magnitude of the blurred grey (0..1 per pixel) that makes a pixel an "edge"
 FLAT_STRUCTURE = 0.005  # sigma 2-6 band-pass std under which a block has no structure
 UNIFORM_STRUCTURE = 0.01  # ... and under which a surface counts as uniform (noise may remain)
 OCTAVE_FLOOR = 0.5 / 255  # RMS of the 1/8-1/4 cycle/px octave below which a block has no octave ratio
@@ -298,10 +298,6 @@ class Analysis:
     def detail_on(self, grid: Grid) -> np.ndarray:
         """Fine detail per window: RMS of the high-pass residual."""
         return self._cached("detail", grid, lambda g: np.sqrt(g.mean(self.residual**2)))
-
-    def upper_band_on(self, grid: Grid) -> np.ndarray:
-        """Upper-band detail per window: RMS of the band above 1/4 cycle/px."""
-        return self._cached("upper", grid, lambda g: np.sqrt(g.mean(self.upper_band**2)))
 
     @cached_property
     def octave_log_ratio(self) -> tuple[np.ndarray, np.ndarray]:
