@@ -211,7 +211,7 @@ def test_a_blurred_patch_lacks_the_upper_band_at_full_score(side, corner, seed):
 def test_parity_of_third_differences_stays_low_on_photo_like_noise():
     for seed in range(3):
         analysis = artifacts.Analysis(textured_photo(seed=seed), None)
-        assert artifacts.upsampling_parity(analysis).value < 0.25
+        assert artifacts.upsampling_parity(analysis).value < 0.2  # the onset
 
 
 # --- the measures added for the rest of the taxonomy's pixel-measurable entries ----------------

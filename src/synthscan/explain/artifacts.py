@@ -334,7 +334,7 @@ class Analysis:
 
 
 def upsampling_parity(a: Analysis) -> Measured | None:
-    """Parity of neighbour differences; onset 0.25, full 0.6 (uniform random pixels: ~0.02)."""
+    """Parity of neighbour differences; onset 0.2, full 0.45 (uniform random pixels: ~0.02)."""
     # Per order and axis, the window sums of |differences| at all and at even positions, and the
     # count of even positions, on both grids; a window's odd-position sums are its total minus its
     # even sums. The full-size maps live one order and axis at a time (a 12 MP image's are 46 MB each).
@@ -365,11 +365,10 @@ def upsampling_parity(a: Analysis) -> Measured | None:
 
     parity = parity_on(a.blocks)
     best = float(np.nanmax(parity))
-    share = float(np.nanmean(parity > 0.25))
-    return Measured("upsampling-pixel-correlation", best, ramp(best, 0.25, 0.6), a.box(parity_on),
+    share = float(np.nanmean(parity > 0.2))
+    return Measured("upsampling-pixel-correlation", best, ramp(best, 0.2, 0.45), a.box(parity_on),
                     f"Neighbouring-pixel differences alternate small/large with a 2 px period (parity {best:.2f}, "
                     f"0 for camera-like pixels) over {share:.0%} of the image, as after nearest-style up-sampling.")
-
 
 
 def grid_pattern(a: Analysis) -> Measured | None:
