@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from pydantic import BaseModel
 
 from synthscan.detectors.base import Calibration, CalibratedModel, InputPolicy, ModelInfo
 from synthscan.detectors.npr import NPRConfig, NPRDetector
@@ -39,6 +40,12 @@ BAD_FILES = {
     "notes.jpg": "not-an-image",
     "trunc.jpg": "truncated",
 }
+
+
+class TinyTilesConfig(BaseModel):
+    """The config of the tests' small fake detectors: 64 px tiles, at most 16."""
+
+    input: InputPolicy = InputPolicy(mode="tiles", crop_size=TINY_CROP, max_tiles=TINY_MAX_TILES)
 
 
 def noise_rgb(h: int, w: int, seed: int = 0) -> np.ndarray:

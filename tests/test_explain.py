@@ -15,12 +15,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from pydantic import BaseModel
 from typer.testing import CliRunner
 
-from conftest import TINY_CROP, noise_rgb
+from conftest import TINY_CROP, TinyTilesConfig, noise_rgb
 from synthscan.cli.main import app
-from synthscan.detectors.base import Detector, InputPolicy
+from synthscan.detectors.base import Detector
 from synthscan.detectors.tiling import make_tiles
 from synthscan.explain import Explanation, explain_image
 from synthscan.explain.attribution import METHODS, attribution_maps, stitch, top_regions
@@ -267,15 +266,11 @@ def test_cli_scan_explain(tiny_model_path, image_folder):
                                                "-f", "json").stdout)[0]
 
 
-class BrightnessConfig(BaseModel):
-    input: InputPolicy = InputPolicy(mode="tiles", crop_size=TINY_CROP, max_tiles=16)
-
-
 class BrightnessDetector(Detector):
     """A detector whose logit is the mean brightness: its evidence is exactly the bright pixels."""
 
     name = "test-brightness"
-    Config = BrightnessConfig
+    Config = TinyTilesConfig
 
     def __init__(self, config=None):
         super().__init__(config)

@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import noise_rgb
-from pydantic import BaseModel
+from conftest import TINY_CROP, TinyTilesConfig, noise_rgb
 from typer.testing import CliRunner
 
 from synthscan.cli.main import app
@@ -15,7 +14,6 @@ from synthscan.detectors.base import (
     CalibratedModel,
     Calibration,
     Detector,
-    InputPolicy,
     ModelInfo,
 )
 from synthscan.explain import explain_image
@@ -23,18 +21,14 @@ from synthscan.explain.attribution import supports, top_regions
 from synthscan.explain.schema import box_iou
 from synthscan.explain.tile_scores import grid_counts, tile_score_map
 
-CROP = 64
-
-
-class BrightConfig(BaseModel):
-    input: InputPolicy = InputPolicy(mode="tiles", crop_size=CROP, max_tiles=16)
+CROP = TINY_CROP
 
 
 class BrightTiles(Detector):
     """No parameters, no layers: the logit grows with the share of near-white pixels in a crop."""
 
     name = "bright-tiles"
-    Config = BrightConfig
+    Config = TinyTilesConfig
 
     def __init__(self, config=None):
         super().__init__(config)

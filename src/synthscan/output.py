@@ -54,6 +54,21 @@ def temp_beside(path: Path) -> Path:
     return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
 
 
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write `text` to a file beside `path`, then rename it onto `path`: readers see the old file
+    or the new one, never half of it. The temporary file is removed if writing fails."""
+    path = Path(path)
+    tmp = temp_beside(path)
+    try:
+        with tmp.open("x", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
 class ResultWriter:
     def __init__(self, out: str | Path, fmt: str, *, resume: bool = False):
         if fmt not in FORMATS[1:]:

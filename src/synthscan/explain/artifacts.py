@@ -80,7 +80,7 @@ from scipy import ndimage
 
 from synthscan.explain.schema import ArtifactFinding, Box, Extent, Region, ranked
 from synthscan.explain.taxonomy import load_taxonomy
-from synthscan.explain.traces import ImageTraces, high_pass, to_float
+from synthscan.explain.traces import ImageTraces, channel_extremes, high_pass, to_float
 
 MIN_SCORE = 0.25
 MIN_BLOCK = 16
@@ -543,9 +543,7 @@ def over_sharpening(a: Analysis) -> Measured | None:
 
 def colour_distribution(a: Analysis) -> Measured | None:
     """90th percentile of HSV saturation; onset 0.83, full 0.99."""
-    r, g, b = a.rgb[..., 0], a.rgb[..., 1], a.rgb[..., 2]  # (numpy reduces a last axis of 3 slowly)
-    high = np.maximum(np.maximum(r, g), b).astype(np.float32)
-    low = np.minimum(np.minimum(r, g), b).astype(np.float32)
+    high, low = (c.astype(np.float32) for c in channel_extremes(a.rgb))
     saturation = np.where(high > 0.02 * 255, (high - low) / np.maximum(high, 1.0), np.float32(0))
     p90 = float(np.partition(saturation.ravel(), int(0.9 * (saturation.size - 1)))[int(0.9 * (saturation.size - 1))])
     return Measured("colour-distribution-anomaly", p90, ramp(p90, 0.83, 0.99), a.box(lambda g: g.mean(saturation)),

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -32,6 +31,7 @@ from pydantic import BaseModel, Field
 
 from synthscan.explain.schema import ArtifactFinding, Box
 from synthscan.explain.taxonomy_choices import ArtifactChoice, taxonomy_choices
+from synthscan.output import write_text_atomic
 
 DEFAULT_MODEL_ID = "openai/clip-vit-base-patch32"
 SIGLIP_MODEL_ID = "google/siglip-base-patch16-224"
@@ -56,11 +56,7 @@ class Thresholds(BaseModel):
 
     def save(self, path: str | Path) -> Path:
         """Write the JSON atomically (a temporary file, then a rename)."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(self.model_dump_json(indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+        return write_text_atomic(path, self.model_dump_json(indent=1) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> Thresholds:

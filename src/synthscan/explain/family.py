@@ -32,7 +32,7 @@ from pydantic import BaseModel
 
 from synthscan.data.datasets import Sample
 from synthscan.explain.schema import FamilyAttribution
-from synthscan.explain.traces import ImageTraces, azimuthal_profile, to_float
+from synthscan.explain.traces import ImageTraces, azimuthal_profile, channel_extremes, to_float
 
 UNKNOWN_CUT = 0.6
 MODEL_NAME = "synthscan-family-logreg"
@@ -48,9 +48,7 @@ def features(image: np.ndarray | ImageTraces) -> np.ndarray:
     kurtosis = float(np.mean((residual / std) ** 4))
     d = np.abs(np.diff(g, axis=1))
     parity = abs(d[:, ::2].mean() - d[:, 1::2].mean()) / (d.mean() + 2 / 255) if d.shape[1] > 1 else 0.0
-    rgb_f = to_float(rgb)
-    r, g_, b = rgb_f[..., 0], rgb_f[..., 1], rgb_f[..., 2]  # (numpy reduces a last axis of 3 slowly)
-    high, low = np.maximum(np.maximum(r, g_), b), np.minimum(np.minimum(r, g_), b)
+    high, low = channel_extremes(to_float(rgb))
     saturation = float(np.mean((high - low) / np.maximum(high, 1e-3)))
     stats = [np.log(std), np.log(kurtosis + 1e-6), np.log(traces.npr.mean() + 1e-6), parity, saturation]
     return np.concatenate([profile - profile.mean(), [profile.mean()], stats]).astype(np.float64)

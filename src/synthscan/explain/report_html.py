@@ -32,7 +32,7 @@ from pydantic import ValidationError
 from synthscan import __version__
 from synthscan.explain.schema import ArtifactFinding, Explanation, MapImage
 from synthscan.io.errors import REASONS, ImageLoadError
-from synthscan.output import temp_beside
+from synthscan.output import write_text_atomic
 from synthscan.result import Decision, ScanResult
 
 THUMBNAIL_MAX_SIDE = 512
@@ -123,15 +123,7 @@ def write_report(
     html = render_report(results, title=title, thumbnails=thumbnails, decision=decision, maps_dir=maps_dir)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_beside(out)
-    try:
-        with tmp.open("x", encoding="utf-8") as f:
-            f.write(html)
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return out
+    return write_text_atomic(out, html)
 
 
 def render_report(

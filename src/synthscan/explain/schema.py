@@ -20,12 +20,19 @@ Evidence = Literal["measured", "model"]
 Extent = Literal["region", "image"]
 
 
+def box_area(box: Box) -> int:
+    return (box[2] - box[0]) * (box[3] - box[1])
+
+
+def box_intersection(a: Box, b: Box) -> int:
+    """Area where two boxes overlap."""
+    return max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
 def box_iou(a: Box, b: Box) -> float:
     """Intersection over union of two boxes (0 when both are empty)."""
-    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    inter = box_intersection(a, b)
+    union = box_area(a) + box_area(b) - inter
     return inter / union if union else 0.0
 
 

@@ -32,13 +32,12 @@ import torch
 from synthscan.detectors.base import CalibratedModel, Detector
 from synthscan.detectors.tiling import Tiles, make_tiles, score_tiles
 from synthscan.explain.attribution import AttributionMap, stitch
-from synthscan.explain.schema import Region
+from synthscan.explain.schema import Box, Region, box_area, box_intersection
 
 METHOD = "tile-scores"
 MAX_MAP_TILES = 64  # model calls per map
 MIN_SPREAD = 0.01  # P(target) range below which the tiles do not localise anything
 MAX_REGIONS = 3
-Box = tuple[int, int, int, int]
 
 
 def _starts(length: int, crop: int, count: int) -> list[int]:
@@ -123,10 +122,8 @@ def tile_score_map(
 
 def _overlap(a: Box, b: Box) -> float:
     """Intersection over the smaller box's area."""
-    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
-    return ix * iy / smaller if smaller else 0.0
+    smaller = min(box_area(a), box_area(b))
+    return box_intersection(a, b) / smaller if smaller else 0.0
 
 
 def top_crops(stretched: np.ndarray, boxes: list[Box], max_regions: int = MAX_REGIONS) -> list[Region]:

@@ -49,6 +49,13 @@ def grey(rgb: np.ndarray) -> np.ndarray:
     return to_float(rgb) @ _GREY
 
 
+def channel_extremes(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel (max, min) over the three channels, in the input's dtype (as `np.maximum` of
+    the channels: numpy reduces a last axis of 3 slowly)."""
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    return np.maximum(np.maximum(r, g), b), np.minimum(np.minimum(r, g), b)
+
+
 def high_pass(channel: np.ndarray, sigma: float = 1.0) -> np.ndarray:
     return channel - ndimage.gaussian_filter(channel, sigma, mode="reflect")
 
