@@ -95,6 +95,27 @@ def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
     return np.asarray(Image.open(buf).convert("RGB"))
 
 
+def webp(img: np.ndarray, quality: int) -> np.ndarray:
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="WEBP", quality=int(quality))
+    return np.asarray(Image.open(buf).convert("RGB"))
+
+
+def web_copy(img: np.ndarray, rng: np.random.Generator, scale: tuple[float, float] = (0.5, 1.5),
+             quality: tuple[int, int] = (60, 100)) -> np.ndarray:
+    """The way an image usually reaches a user: resized by a random factor (a random resampling
+    filter), then saved as JPEG or WebP at a random quality. Applied alike to real and fake
+    images, it teaches a detector traces that survive the web rather than the one encoding of
+    its training set."""
+    h, w = img.shape[:2]
+    factor = rng.uniform(*scale)
+    size = (max(32, round(w * factor)), max(32, round(h * factor)))
+    resample = (Image.BILINEAR, Image.BICUBIC, Image.LANCZOS)[int(rng.integers(3))]
+    out = np.asarray(Image.fromarray(img).resize(size, resample))
+    encode = jpeg if rng.random() < 0.5 else webp
+    return encode(np.ascontiguousarray(out), int(rng.integers(quality[0], quality[1] + 1)))
+
+
 def gaussian_blur(img: np.ndarray, sigma: float) -> np.ndarray:
     return np.asarray(Image.fromarray(img).filter(ImageFilter.GaussianBlur(radius=sigma)))
 

@@ -91,10 +91,10 @@ class TextureGBMDetector(Detector):
             max_iter=c.max_iter, learning_rate=c.learning_rate, max_leaf_nodes=c.max_leaf_nodes,
             l2_regularization=c.l2_regularization, random_state=c.seed,
         ).fit(x, y)
-        self._store_trees(gbm)
+        self.store_trees(gbm)
         return {"train_tiles": len(y), "features": x.shape[1], "trees": len(gbm._predictors)}
 
-    def _store_trees(self, gbm) -> None:
+    def store_trees(self, gbm) -> None:
         """Copy each tree's node arrays (scikit-learn's `_predictors`) into padded buffers."""
         nodes = [predictors[0].nodes for predictors in gbm._predictors]  # binary: one tree per iteration
         width = max(len(n) for n in nodes)

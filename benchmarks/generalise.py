@@ -1,0 +1,375 @@
+"""Leave-generator-out protocol: how a recipe does on generators and photo collections it never saw.
+
+This is the model-selection rule for the default model (issue 10), not the random val split.
+
+Folds. Every image of the manifest's 256 track belongs to a *lineage*: its generator, with
+derivatives of one model joined (every Stable Diffusion 1.x/2.x/XL fine-tune is "stable-diffusion",
+all FLUX variants "flux", GPT-4o image / GPT Image / DALL-E "openai", every StyleGAN2 set
+"stylegan2", ...), and for real photos its collection (the ForenSynths reals are one collection).
+Lineages are dealt into K folds (largest first, to the fold with the fewest images), fakes and reals
+separately, so each fold holds out some generators *and* some photo collections. Fold k's model
+is trained on the train-split images of the other folds' lineages only, and tested on every image
+(train and val split) of fold k's lineages: nothing of a test generator or collection, not even a
+fine-tune of it, was seen in training.
+
+Threshold. The shipped rule is "a real-photo false-positive rate of 3% on collections outside
+training": fold k is scored at the threshold that gives 3% FPR on the *other* folds' out-of-fold
+reals, so no fold's own reals choose its threshold. The shipped model's calibration and threshold
+come from the pooled out-of-fold scores (see --ship).
+
+Web-processed copies. Each test image is also scored after a seeded web copy (random resize
+0.5-1.0x, then JPEG or WebP at quality 70-90, `synthscan.data.augment.web_copy`), the way images
+reach users after a re-post.
+
+Candidates are texture-gbm recipes (feature groups, web-copy augmentation of the training set,
+generator-balanced weights, trees). Tile features are cached per image and variant under --cache,
+so trying a recipe costs only its tree fits.
+
+    python benchmarks/generalise.py --data ../shared/synthbench/manifest.csv
+    python benchmarks/generalise.py --data ../shared/synthbench/manifest.csv --candidates recipe-1.0 \
+        --ship src/synthscan/weights/synthscan-default --version 1.0.0
+
+Needs ../shared/synthbench (not available in CI): a benchmark, not a test. Writes
+docs/generalise.{md,json} (--out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import re
+import shlex
+import sys
+import time
+import zlib
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from synthscan.data.augment import web_copy
+from synthscan.data.datasets import read_manifest
+from synthscan.detectors.base import Calibration, CalibratedModel, ModelInfo
+from synthscan.detectors.texture_features import tile_features
+from synthscan.detectors.texture_gbm import TextureGBMConfig, TextureGBMDetector
+from synthscan.detectors.tiling import make_tiles
+from synthscan.evaluate.metrics import apply_platt, choose_uncertain_band, fit_platt
+from synthscan.io import load_image
+from synthscan.result import Decision
+
+TARGET_FPR = 0.03
+FORENSIC = ("residual", "spam", "chroma_spam", "grid_phase", "spectrum", "colour")
+# Lineage rules, first match wins: generator name pattern -> lineage.
+LINEAGES = [
+    (r"^(sd|sdxl|dreamshaper|albedobase|sd15|sd1|sd2)", "stable-diffusion"),
+    (r"^flux", "flux"),
+    (r"^(gpt-|dalle)", "openai"),
+    (r"^midjourney", "midjourney"),
+    (r"^stylegan2", "stylegan2"),
+    (r"biggan", "biggan"),
+    (r"cyclegan", "cyclegan"),
+    (r"^kandinsky", "kandinsky"),
+    (r"^qwen-image", "qwen-image"),
+    (r"^(edge2image|mask2image)", "pix2pix-style"),
+    (r"^forensynths-.*-real$", "forensynths-real"),
+    (r"^(phototourism|sacre-coeur)", "flickr-tourism"),
+]
+
+
+def lineage(generator: str) -> str:
+    for pattern, name in LINEAGES:
+        if re.search(pattern, generator):
+            return name
+    return generator
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A texture-gbm recipe as the protocol tries it."""
+
+    features: tuple[str, ...] = FORENSIC
+    web_copies: bool = False  # add one web copy of every training image (both classes)
+    balanced: bool = False  # weight 1/sqrt(lineage size), equal mass per class
+    max_iter: int = 200
+    learning_rate: float = 0.1
+    max_leaf_nodes: int = 31
+    l2_regularization: float = 0.0
+    notes: str = ""
+
+    def gbm(self, seed: int = 0) -> HistGradientBoostingClassifier:
+        return HistGradientBoostingClassifier(
+            max_iter=self.max_iter, learning_rate=self.learning_rate, max_leaf_nodes=self.max_leaf_nodes,
+            l2_regularization=self.l2_regularization, random_state=seed)
+
+
+CANDIDATES = {
+    "recipe-0.4": Recipe(notes="the 0.4.0 recipe (forensic groups, no augmentation), on today's data"),
+    "web-aug": Recipe(web_copies=True, notes="+ one web copy of each training image"),
+    "balanced": Recipe(balanced=True, notes="+ lineage-balanced weights"),
+    "web-aug-balanced": Recipe(web_copies=True, balanced=True, notes="+ web copies + balanced weights"),
+    "web-aug-balanced-reg": Recipe(web_copies=True, balanced=True, max_iter=300, learning_rate=0.05,
+                                   max_leaf_nodes=15, l2_regularization=1.0,
+                                   notes="+ web copies + balanced + smaller, slower, regularised trees"),
+}
+
+
+# --------------------------------------------------------------------------------------- features
+@dataclass
+class FeatureSet:
+    """Tile feature rows of many images: rows[index == i] are image i's tiles."""
+
+    rows: np.ndarray
+    index: np.ndarray
+
+    def image_logits(self, tile_logits: np.ndarray, n_images: int) -> np.ndarray:
+        sums = np.bincount(self.index, weights=tile_logits, minlength=n_images)
+        return sums / np.maximum(np.bincount(self.index, minlength=n_images), 1)
+
+
+def _variant_image(path: str, variant: str) -> np.ndarray:
+    rgb = load_image(path).rgb
+    if variant == "clean":
+        return rgb
+    seed = {"web-train": 2, "web-eval": 1}[variant]
+    scale, quality = ((0.5, 1.5), (60, 100)) if variant == "web-train" else ((0.5, 1.0), (70, 90))
+    rng = np.random.default_rng([seed, zlib.crc32(path.encode())])
+    return web_copy(rgb, rng, scale=scale, quality=quality)
+
+
+def features(paths: list[str], variant: str, groups: tuple[str, ...], cache: Path) -> FeatureSet:
+    key = hashlib.sha1(json.dumps([paths, variant, groups]).encode()).hexdigest()[:12]
+    file = cache / f"features-{variant}-{key}.npz"
+    if file.exists():
+        data = np.load(file)
+        return FeatureSet(data["rows"], data["index"])
+    policy = TextureGBMConfig().input
+    rows, index = [], []
+    t0 = time.time()
+    with ThreadPoolExecutor(2) as pool:
+        for start in range(0, len(paths), 64):
+            chunk = list(pool.map(lambda p: _variant_image(p, variant), paths[start : start + 64]))
+            crops = [make_tiles(img, policy).crops for img in chunk]
+            rows.append(tile_features(np.concatenate(crops), groups).astype(np.float32))
+            index += [start + i for i, c in enumerate(crops) for _ in range(len(c))]
+            print(f"\r  {variant}: {start + len(chunk)}/{len(paths)} images, {time.time() - t0:.0f}s",
+                  end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    out = FeatureSet(np.concatenate(rows), np.array(index))
+    cache.mkdir(parents=True, exist_ok=True)
+    np.savez(file, rows=out.rows, index=out.index)
+    return out
+
+
+# ------------------------------------------------------------------------------------------ folds
+def make_folds(lineages: list[str], labels: np.ndarray, k: int) -> dict[str, int]:
+    """Lineage -> fold, largest lineages first to the fold with the fewest images, per class."""
+    fold_of: dict[str, int] = {}
+    for label in (1, 0):
+        sizes = Counter(g for g, y in zip(lineages, labels) if y == label)
+        load = [0] * k
+        for name, n in sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0])):
+            fold = int(np.argmin(load))
+            fold_of[name] = fold
+            load[fold] += n
+    return fold_of
+
+
+def weights_for(lineages: np.ndarray, labels: np.ndarray, balanced: bool) -> np.ndarray:
+    if not balanced:
+        return np.ones(len(labels))
+    size = Counter(lineages)
+    w = np.array([1.0 / np.sqrt(size[g]) for g in lineages])
+    for label in (0, 1):
+        w[labels == label] *= len(labels) / 2 / w[labels == label].sum()
+    return w
+
+
+def fit_recipe(recipe: Recipe, sets: list[tuple[FeatureSet, np.ndarray]], image_weights: np.ndarray):
+    """Fit the trees on the tile rows of `sets` (FeatureSet, image mask); tiles inherit the image's
+    label and weight, divided by its tile count so every image weighs the same."""
+    x, y, w = [], [], []
+    for fs, mask in sets:
+        keep = mask[fs.index]
+        counts = np.bincount(fs.index, minlength=len(mask))
+        x.append(fs.rows[keep])
+        y.append(LABELS[fs.index[keep]])
+        w.append(image_weights[fs.index[keep]] / counts[fs.index[keep]])
+    return recipe.gbm().fit(np.concatenate(x), np.concatenate(y), sample_weight=np.concatenate(w))
+
+
+def metrics(y: np.ndarray, logits: np.ndarray, threshold: float) -> dict:
+    called = logits >= threshold
+    fake_recall = float(called[y == 1].mean())
+    real_fpr = float(called[y == 0].mean())
+    return {
+        "n_fake": int((y == 1).sum()), "n_real": int((y == 0).sum()),
+        "ap": float(average_precision_score(y, logits)), "auc": float(roc_auc_score(y, logits)),
+        "balanced_accuracy": (fake_recall + 1 - real_fpr) / 2, "fake_recall": fake_recall, "real_fpr": real_fpr,
+    }
+
+
+def fpr_threshold(real_logits: np.ndarray, fpr: float = TARGET_FPR) -> float:
+    """The logit at or above which at most `fpr` of these reals lie."""
+    return float(np.quantile(real_logits, 1 - fpr, method="higher")) + 1e-9
+
+
+LABELS: np.ndarray  # set in main: 1 fake, 0 real, per image
+
+
+def run_protocol(recipe: Recipe, feats: dict[str, FeatureSet], samples, folds: dict[str, int], k: int) -> dict:
+    n = len(samples)
+    lin = np.array([lineage(s.generator) for s in samples])
+    fold = np.array([folds[g] for g in lin])
+    is_train = np.array([s.split == "train" for s in samples])
+    w = weights_for(lin, LABELS, recipe.balanced)
+    oof = {"clean": np.full(n, np.nan), "web-eval": np.full(n, np.nan)}
+    t0 = time.time()
+    for f in range(k):
+        train_mask = is_train & (fold != f)
+        sets = [(feats["clean"], train_mask)] + ([(feats["web-train"], train_mask)] if recipe.web_copies else [])
+        gbm = fit_recipe(recipe, sets, w)
+        test = fold == f
+        for variant in oof:
+            fs = feats[variant]
+            tile_logits = gbm.decision_function(fs.rows)
+            oof[variant][test] = fs.image_logits(tile_logits, n)[test]
+    per_fold = []
+    for f in range(k):
+        test = fold == f
+        others_real = (fold != f) & (LABELS == 0)
+        row = {"fold": f, "lineages": sorted(set(lin[test])), "threshold": fpr_threshold(oof["clean"][others_real])}
+        row["clean"] = metrics(LABELS[test], oof["clean"][test], row["threshold"])
+        row["web"] = metrics(LABELS[test], oof["web-eval"][test], row["threshold"])
+        per_fold.append(row)
+    mean = {v: {m: float(np.mean([r[v][m] for r in per_fold])) for m in per_fold[0][v] if not m.startswith("n_")}
+            for v in ("clean", "web")}
+    by_lineage = {}
+    pooled_threshold = fpr_threshold(oof["clean"][LABELS == 0])
+    for g in sorted(set(lin)):
+        m = lin == g
+        called = oof["clean"][m] >= pooled_threshold
+        by_lineage[g] = {"label": "fake" if LABELS[m][0] else "real", "n": int(m.sum()),
+                         "called_fake": float(called.mean()),
+                         "called_fake_web": float((oof["web-eval"][m] >= pooled_threshold).mean())}
+    return {"recipe": recipe.__dict__ | {"features": list(recipe.features)}, "folds": per_fold, "mean": mean,
+            "by_lineage": by_lineage, "pooled_threshold_logit": pooled_threshold, "seconds": round(time.time() - t0, 1),
+            "oof": oof}
+
+
+# ------------------------------------------------------------------------------------------- ship
+def ship(recipe: Recipe, result: dict, feats: dict[str, FeatureSet], samples, out: Path, version: str, record: dict):
+    """Fit on every train-split image; calibrate and set the threshold from the pooled out-of-fold
+    scores: Platt on the out-of-fold logits, threshold at 3% FPR on the out-of-fold reals, uncertain
+    band where out-of-fold error exceeds 10%."""
+    is_train = np.array([s.split == "train" for s in samples])
+    lin = np.array([lineage(s.generator) for s in samples])
+    w = weights_for(lin, LABELS, recipe.balanced)
+    sets = [(feats["clean"], is_train)] + ([(feats["web-train"], is_train)] if recipe.web_copies else [])
+    t0 = time.time()
+    gbm = fit_recipe(recipe, sets, w)
+    seconds = round(time.time() - t0, 1)
+    config = TextureGBMConfig(features=list(recipe.features), max_iter=recipe.max_iter,
+                              learning_rate=recipe.learning_rate, max_leaf_nodes=recipe.max_leaf_nodes,
+                              l2_regularization=recipe.l2_regularization)
+    detector = TextureGBMDetector(config)
+    detector.store_trees(gbm)
+    oof = result["oof"]["clean"]
+    scale, bias = fit_platt(oof, LABELS)
+    p = apply_platt(oof, scale, bias)
+    threshold = float(apply_platt(np.array([result["pooled_threshold_logit"]]), scale, bias)[0])
+    low, high = choose_uncertain_band(LABELS, p, threshold, max_error=0.10)
+    info = ModelInfo(detector="texture-gbm", name=out.name, version=version,
+                     calibration=Calibration(scale=scale, bias=bias, fitted_on="leave-lineage-out out-of-fold scores"),
+                     decision=Decision(threshold=round(threshold, 4), uncertain_low=round(low, 4),
+                                       uncertain_high=round(high, 4)),
+                     training={**record, "seconds": seconds, "train_images": int(is_train.sum()),
+                               "web_copies": recipe.web_copies, "balanced": recipe.balanced,
+                               "threshold_rule": f"{TARGET_FPR:.0%} FPR on out-of-fold reals",
+                               "trained": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
+    model = CalibratedModel(detector, info)
+    model.save(out)
+    print(f"saved {out}.json / .safetensors (threshold {threshold:.4f}, band [{low:.4f}, {high:.4f}])")
+
+
+# ----------------------------------------------------------------------------------------- report
+def markdown(results: dict[str, dict], k: int, command: str) -> str:
+    lines = [
+        "# Leave-lineage-out generalisation (issue 10's model-selection rule)", "",
+        f"Reproduce: `{command}` (see the docstring of `benchmarks/generalise.py` for the protocol).", "",
+        f"{k} folds; each fold's generators and photo collections (whole lineages) are absent from its "
+        "training. Threshold: 3% FPR on the other folds' out-of-fold reals. Means over folds.", "",
+        "| candidate | AP | AUC | bal acc | fake recall | real FPR | web AP | web bal acc | web FPR | seconds | notes |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in results.items():
+        c, w = r["mean"]["clean"], r["mean"]["web"]
+        lines.append(f"| {name} | {c['ap']:.3f} | {c['auc']:.3f} | {c['balanced_accuracy']:.3f} | {c['fake_recall']:.3f} "
+                     f"| {c['real_fpr']:.3f} | {w['ap']:.3f} | {w['balanced_accuracy']:.3f} | {w['real_fpr']:.3f} "
+                     f"| {r['seconds']} | {r['recipe']['notes']} |")
+    for name, r in results.items():
+        lines += ["", f"## {name}: per fold", "",
+                  "| fold | held-out lineages | fakes | reals | AP | AUC | bal acc | fake recall | real FPR | web AP | web bal acc |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for f in r["folds"]:
+            c, w = f["clean"], f["web"]
+            lines.append(f"| {f['fold']} | {', '.join(f['lineages'])} | {c['n_fake']} | {c['n_real']} | {c['ap']:.3f} "
+                         f"| {c['auc']:.3f} | {c['balanced_accuracy']:.3f} | {c['fake_recall']:.3f} | {c['real_fpr']:.3f} "
+                         f"| {w['ap']:.3f} | {w['balanced_accuracy']:.3f} |")
+        lines += ["", f"## {name}: share called fake per lineage (pooled 3%-FPR threshold, out-of-fold)", "",
+                  "| lineage | label | n | called fake | called fake (web copy) |", "|---|---|---|---|---|"]
+        for g, row in sorted(r["by_lineage"].items(), key=lambda kv: (kv[1]["label"], kv[0])):
+            lines.append(f"| {g} | {row['label']} | {row['n']} | {row['called_fake']:.2f} | {row['called_fake_web']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    global LABELS
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="synthbench manifest.csv")
+    parser.add_argument("--candidates", default=",".join(CANDIDATES), help=f"comma-separated: {', '.join(CANDIDATES)}")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--cache", type=Path, default=Path("runs/generalise-cache"))
+    parser.add_argument("--out", type=Path, default=Path("docs/generalise"), help="writes OUT.md and OUT.json")
+    parser.add_argument("--ship", type=Path, help="also fit the (single) candidate on all train images and save it here")
+    parser.add_argument("--version", default="0.0.0")
+    args = parser.parse_args()
+    names = args.candidates.split(",")
+    if args.ship and len(names) != 1:
+        parser.error("--ship takes exactly one candidate")
+    samples = read_manifest(args.data, track="256")
+    paths = [s.path for s in samples]
+    LABELS = np.array([s.y for s in samples])
+    lineages = [lineage(s.generator) for s in samples]
+    folds = make_folds(lineages, LABELS, args.folds)
+    command = shlex.join(["python", "benchmarks/generalise.py", *sys.argv[1:]])
+    torch.set_num_threads(2)
+    results = {}
+    for name in names:
+        recipe = CANDIDATES[name]
+        variants = ("clean", "web-eval") + (("web-train",) if recipe.web_copies else ())
+        feats = {v: features(paths, v, recipe.features, args.cache) for v in variants}
+        results[name] = run_protocol(recipe, feats, samples, folds, args.folds)
+        c = results[name]["mean"]["clean"]
+        print(f"{name}: AP {c['ap']:.3f} AUC {c['auc']:.3f} bal acc {c['balanced_accuracy']:.3f} "
+              f"fake recall {c['fake_recall']:.3f} real FPR {c['real_fpr']:.3f} | web AP "
+              f"{results[name]['mean']['web']['ap']:.3f} ({results[name]['seconds']}s)", flush=True)
+        if args.ship:
+            ship(recipe, results[name], feats, samples, args.ship, args.version,
+                 {"command": command, "data": args.data, "recipe": name})
+    if not args.ship:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        Path(f"{args.out}.md").write_text(markdown(results, args.folds, command))
+        public = {n: {k: v for k, v in r.items() if k != "oof"} for n, r in results.items()}
+        Path(f"{args.out}.json").write_text(json.dumps({"command": command, "folds": args.folds, "results": public}, indent=1) + "\n")
+        print(f"wrote {args.out}.md and {args.out}.json")
+
+
+if __name__ == "__main__":
+    main()
