@@ -27,7 +27,7 @@ SMALL_CONFIGS = {
                      arch_config=dict(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1])),
 }
 # Networks only: texture-gbm is fitted, not built ready to run (tested in test_zoo_scratch.py).
-DETECTORS = [name for name, cls in list_detectors().items() if not hasattr(cls, "fit_arrays")]
+DETECTORS = [name for name, cls in list_detectors().items() if not cls.fits_in_one_shot]
 
 
 def make(name: str, seed: int = 0) -> Detector:

@@ -217,8 +217,8 @@ def test_scanner_attaches_explanations_and_keeps_errors(tiny_model, image_folder
     scanner = Scanner(tiny_model, explain={"maps": "none"})
     results = {Path(r.path).name: r for r in scanner.scan_paths(sorted(str(p) for p in image_folder.iterdir()))}
     for name in image_specs["good"]:
-        validate(results[name].explanation)
-        assert results[name].explanation["regions"] is not None
+        assert isinstance(results[name].explanation, Explanation)
+        validate(results[name].explanation.model_dump(mode="json"))
     for name, code in image_specs["bad"].items():
         assert results[name].error.code == code and results[name].explanation is None
     assert Scanner(tiny_model).scan_images([]) == []

@@ -133,6 +133,12 @@ class SpaiStyleDetector(Detector):
     def real_only_stages(self) -> list[str]:
         return ["vit"]
 
+    def stage_loss(self, stage: str, real: torch.Tensor) -> torch.Tensor:
+        return self.vit_loss(real)
+
+    def trainable_parameters(self):
+        return self.classifier_parameters()
+
     def classifier_parameters(self):
         vit = {id(p) for p in self.vit.parameters()}
         return [p for p in self.parameters() if id(p) not in vit]

@@ -162,3 +162,21 @@ class SpectralDAEDetector(Detector):
 
     def attribution_layers(self) -> dict[str, nn.Module]:
         return {"cnn": self.cnn, "dae": self.dae}
+
+    def denoiser(self):
+        return self.denoise
+
+    @torch.inference_mode()
+    def denoise(self, x: torch.Tensor) -> torch.Tensor:
+        """The DAE's output for a [0, 1] batch of any size (the U-Net halves the size at each level:
+        reflect-padded to a multiple of 2**levels, then cropped back)."""
+        h, w = x.shape[-2:]
+        multiple = 2 ** len(self.dae.down)
+        padded = F.pad(x, (0, -w % multiple, 0, -h % multiple), mode="reflect")
+        return self.dae.eval()(padded)[..., :h, :w]
+
+    def stage_loss(self, stage: str, real: torch.Tensor) -> torch.Tensor:
+        return {"sr": self.sr_loss, "dae": self.dae_loss}[stage](real)
+
+    def trainable_parameters(self):
+        return self.classifier_parameters()

@@ -57,6 +57,8 @@ class TextureGBMConfig(BaseModel):
 @register_detector
 class TextureGBMDetector(Detector):
     name = "texture-gbm"
+    fits_in_one_shot = True  # `fit_arrays`, not SGD
+    default_attribution = "tile-scores"  # no gradients and no layers: Grad-CAM cannot explain it
     Config = TextureGBMConfig
 
     def __init__(self, config: TextureGBMConfig | None = None):

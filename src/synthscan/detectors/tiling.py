@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from synthscan.detectors.base import InputPolicy
+from synthscan.detectors.policy import InputPolicy
 
 
 @dataclass
@@ -78,18 +78,20 @@ def to_tensor_batch(crops: np.ndarray):
     return torch.from_numpy(crops).permute(0, 3, 1, 2).float().div_(255.0)
 
 
-def score_tiles(logit_fn, tiles: list[Tiles], batch_size: int = 32) -> list[np.ndarray]:
+def score_tiles(logit_fn, tiles: list[Tiles], batch_size: int = 32, device=None) -> list[np.ndarray]:
     """Raw logits of every tile, batched across images: one array per image, in order.
 
-    `logit_fn` maps a float batch (N, 3, H, W) to logits (N,): a detector or `CalibratedModel.logits`.
-    Scans and training validation both go through here, so they score images identically.
+    `logit_fn` maps a float batch (N, 3, H, W) to logits (N,): a detector or `CalibratedModel.logits`;
+    batches go to `device` (default: that of the detector's parameters, else the CPU).
+    `CalibratedModel.score_many` calls this for scans, training validation, recipes and maps.
     """
     import torch
 
     if not tiles:
         return []
-    first = next(logit_fn.parameters(), None) if isinstance(logit_fn, torch.nn.Module) else None
-    device = first.device if first is not None else torch.device("cpu")  # parameter-free: texture-gbm
+    if device is None:
+        first = next(logit_fn.parameters(), None) if isinstance(logit_fn, torch.nn.Module) else None
+        device = first.device if first is not None else torch.device("cpu")  # parameter-free: texture-gbm
     crops = np.concatenate([t.crops for t in tiles])
     with torch.inference_mode():
         raw = torch.cat(

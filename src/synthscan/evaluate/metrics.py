@@ -14,6 +14,8 @@ import numpy as np
 from scipy.optimize import minimize
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score, roc_curve
 
+from synthscan.detectors.base import Calibration
+
 Target = Literal["balanced_accuracy", "accuracy"]
 
 _ACC_KEYS = ("accuracy", "real_accuracy", "fake_accuracy", "balanced_accuracy")
@@ -203,8 +205,8 @@ def fit_platt(logits: Any, y_true: Any, *, l2: float = 1e-6) -> tuple[float, flo
 
 
 def apply_platt(logits: Any, scale: float, bias: float) -> np.ndarray:
-    """Calibrated P(fake) from logits."""
-    return 1 / (1 + np.exp(-(scale * np.asarray(logits, dtype=float) + bias)))
+    """Calibrated P(fake) from logits (the rule `CalibratedModel` applies)."""
+    return Calibration(scale=scale, bias=bias).apply(logits)
 
 
 def expected_calibration_error(y_true: Any, p: Any, n_bins: int = 15) -> float | None:

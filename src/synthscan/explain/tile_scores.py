@@ -27,11 +27,11 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
-import torch
 
 from synthscan.detectors.base import CalibratedModel, Detector
 from synthscan.detectors.tiling import Tiles, make_tiles, score_tiles
-from synthscan.explain.attribution import AttributionMap, stitch
+from synthscan.explain.maps import AttributionMap, stitch
+from synthscan.explain.methods import AttributionMethod
 from synthscan.explain.schema import Box, Region, box_area, box_intersection
 
 METHOD = "tile-scores"
@@ -83,9 +83,8 @@ def tile_score_map(
     model: a `CalibratedModel` (probabilities are calibrated) or a bare detector (its logits go
     through a sigmoid). known: calibrated P(fake) of crops already scored, by box.
     """
-    detector = model.detector if isinstance(model, CalibratedModel) else model
-    calibrate = model.calibrate_logits if isinstance(model, CalibratedModel) else (lambda z: z)
-    policy = detector.input_policy
+    model = model if isinstance(model, CalibratedModel) else CalibratedModel.uncalibrated(model)
+    policy = model.input_policy
     h, w = rgb.shape[:2]
     warnings = []
     if policy.mode == "resize" or min(h, w) < policy.crop_size:
@@ -100,8 +99,8 @@ def tile_score_map(
     todo = [i for i, box in enumerate(tiles.boxes) if box not in known]
     p_fake = np.array([known.get(box, np.nan) for box in tiles.boxes], np.float64)
     if todo:
-        (raw,) = score_tiles(detector, [Tiles(tiles.crops[todo], [tiles.boxes[i] for i in todo])])
-        p_fake[todo] = torch.sigmoid(calibrate(torch.from_numpy(raw).double())).numpy()
+        (raw,) = score_tiles(model.detector, [Tiles(tiles.crops[todo], [tiles.boxes[i] for i in todo])])
+        p_fake[todo] = model.probability(raw)
     p = p_fake if target == "fake" else 1.0 - p_fake
     crop = tiles.crops.shape[1]
     resized = tiles.upscaled or policy.mode == "resize"
@@ -136,3 +135,12 @@ def top_crops(stretched: np.ndarray, boxes: list[Box], max_regions: int = MAX_RE
         if all(_overlap(boxes[i], r.box) <= 0.5 for r in chosen):
             chosen.append(Region(box=tuple(int(v) for v in boxes[i]), score=round(scores[i], 4), source=METHOD))
     return chosen
+
+
+class TileScores(AttributionMethod):
+    """Needs nothing but the model's scores: every detector supports it."""
+
+    name, title = METHOD, "Tile scores"
+
+    def attribute(self, model, rgb, target="fake", *, known=None) -> list[AttributionMap]:
+        return [tile_score_map(model, rgb, target, known=known)]

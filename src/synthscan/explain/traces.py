@@ -1,7 +1,7 @@
 """Trace views: the noise residual, the NPR map and the residual's Fourier spectrum.
 
-- Noise residual: the image minus a denoised copy. With a detector that has a denoising
-  autoencoder (`spectral-dae`), its `dae` is the denoiser; otherwise a Gaussian high-pass
+- Noise residual: the image minus a denoised copy. With a detector that has a denoiser
+  (`Detector.denoiser()`, e.g. spectral-dae's autoencoder), that one; otherwise a Gaussian high-pass
   (sigma 1 px), about 7x faster than a 3x3 median at 1024 px.
 - NPR map: `x - nearest_up(nearest_down(x))` at factor 2, as `detectors/npr.py` feeds its CNN.
 - Spectrum: centred log-magnitude FFT of the grey residual, averaged over 128 px tiles
@@ -26,6 +26,7 @@ from functools import cached_property
 import numpy as np
 from scipy import ndimage
 
+from synthscan.explain.family_profiles import family_profile_map
 from synthscan.explain.images import normalise
 from synthscan.explain.render import colormap, png_base64
 from synthscan.explain.schema import MapImage, SpectrumSummary
@@ -60,24 +61,23 @@ def high_pass(channel: np.ndarray, sigma: float = 1.0) -> np.ndarray:
     return channel - ndimage.gaussian_filter(channel, sigma, mode="reflect")
 
 
-def _dae(detector):
-    return getattr(getattr(detector, "detector", detector), "dae", None)
+def _denoiser(detector):
+    """The detector's `denoiser()` (a CalibratedModel's detector's), or None."""
+    detector = getattr(detector, "detector", detector)  # a CalibratedModel holds its detector
+    return detector.denoiser() if detector is not None else None
 
 
 def noise_residual(rgb: np.ndarray, detector=None) -> np.ndarray:
-    """HxW grey noise residual (0..1 units): image minus the detector's DAE output, else high-pass."""
-    dae = _dae(detector)
-    if dae is None:
+    """HxW grey noise residual (0..1 units): image minus the detector's denoiser output
+    (`Detector.denoiser`), else a high-pass."""
+    denoise = _denoiser(detector)
+    if denoise is None:
         return high_pass(grey(rgb))
     import torch
 
-    h, w = rgb.shape[:2]
     x = torch.from_numpy(to_float(rgb)).permute(2, 0, 1)[None]
-    # The U-Net halves the size at each level: reflect-pad to a multiple of 2**levels.
-    multiple = 2 ** len(dae.down)
-    x = torch.nn.functional.pad(x, (0, -w % multiple, 0, -h % multiple), mode="reflect")
     with torch.inference_mode():
-        residual = (x - dae.eval()(x))[0, :, :h, :w].permute(1, 2, 0).numpy()
+        residual = (x - denoise(x))[0].permute(1, 2, 0).numpy()
     return residual @ _GREY
 
 
@@ -209,7 +209,7 @@ class ImageTraces:
 
     @property
     def denoised_by_detector(self) -> bool:
-        return _dae(self.detector) is not None
+        return _denoiser(self.detector) is not None
 
     @cached_property
     def residual(self) -> np.ndarray:
@@ -239,8 +239,6 @@ def trace_maps(image: np.ndarray | ImageTraces, detector=None) -> list[MapImage]
     """Residual, NPR and spectrum pictures (PNG, base64) with a note on how to read each, plus
     the spectrum's profile against the bundled generator-family means when the image is large
     enough (>= SPECTRUM_TILE px) for the same frequency grid."""
-    from synthscan.explain.fingerprints import family_profile_map  # it builds on this module
-
     t = ImageTraces.of(image, detector)
     residual, spectrum, peaks, npr = t.residual, t.spectrum, t.peaks, t.npr
     denoiser = "the detector's denoising autoencoder" if t.denoised_by_detector else "a Gaussian high-pass (sigma 1 px)"
