@@ -21,10 +21,10 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 from torch import nn
 
-from synthscan.detectors.base import Detector, InputPolicy
+from synthscan.detectors.base import Detector, DetectorConfig, InputPolicy
 from synthscan.detectors.npr import SpatialAttention
 from synthscan.detectors.pretrained import build_hf_model, keep_out_of_state_dict, unavailable
 from synthscan.detectors.registry import register_detector
@@ -59,7 +59,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-class BackboneConfig(BaseModel):
+class BackboneConfig(DetectorConfig):
     input: InputPolicy = Field(
         default_factory=lambda: InputPolicy(mode="resize", crop_size=224, max_tiles=1, mean=IMAGENET_MEAN, std=IMAGENET_STD)
     )
@@ -158,6 +158,8 @@ def build_timm(c: BackboneConfig) -> nn.Module:
 @register_detector
 class BackboneDetector(Detector):
     name = "backbone"
+    small_config = dict(input=InputPolicy(mode="resize", crop_size=64), arch="resnet50", head="mlp", mlp_hidden=(8,),
+                        arch_config=dict(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1]))  # for the contract test and smoke runs
     Config = BackboneConfig
 
     def __init__(self, config: BackboneConfig | None = None):

@@ -8,7 +8,8 @@ A detector is a `torch.nn.Module` with:
 - optional hooks with working defaults, so neither the trainer nor the explainer has to probe
   for methods by name: `training_loss`, `trainable_parameters`, `real_only_stages` +
   `stage_loss` (pre-training on real photos), `fits_in_one_shot` + `fit_arrays` (models fitted in
-  one go rather than by SGD), `attribution_layers`, `default_attribution` and `denoiser`.
+  one go rather than by SGD), `attribution_layers`, `default_attribution`, `denoiser`, and
+  `small_config` (a tiny configuration for tests).
 
 `CalibratedModel` wraps a detector with what turns its logits into a probability and a verdict
 (Platt scaling, threshold, uncertain band) plus the metadata saved with trained weights. Its
@@ -70,6 +71,9 @@ class Detector(torch.nn.Module):
     fits_in_one_shot: ClassVar[bool] = False
     # The attribution method `synthscan explain` uses by default for this detector.
     default_attribution: ClassVar[str] = "gradcam"
+    # The smallest working `Config` values (fast on a CPU): the contract test builds every
+    # registered detector with them, so a new detector is tested without editing any test.
+    small_config: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, config: DetectorConfig | None = None):
         super().__init__()

@@ -20,10 +20,10 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, Field
+from pydantic import Field
 from torch import nn
 
-from synthscan.detectors.base import Detector, InputPolicy
+from synthscan.detectors.base import Detector, DetectorConfig, InputPolicy
 from synthscan.detectors.registry import register_detector
 
 
@@ -90,7 +90,7 @@ def log_spectrum(residual: torch.Tensor) -> torch.Tensor:
     return (mag - mag.mean((1, 2, 3), keepdim=True)) / (mag.std((1, 2, 3), keepdim=True) + 1e-6)
 
 
-class SpectralDAEConfig(BaseModel):
+class SpectralDAEConfig(DetectorConfig):
     # 128-px tiles: the spectrum's layout depends on the crop size, so training and inference
     # use the same one; a 256x256 image is scored as 4 tiles.
     input: InputPolicy = Field(default_factory=lambda: InputPolicy(mode="tiles", crop_size=128, max_tiles=64))
@@ -108,6 +108,7 @@ class SpectralDAEConfig(BaseModel):
 @register_detector
 class SpectralDAEDetector(Detector):
     name = "spectral-dae"
+    small_config = dict(input=InputPolicy(crop_size=64), dae_widths=(4, 8, 8), cnn_widths=(4, 8, 8), hidden=16)  # for the contract test and smoke runs
     Config = SpectralDAEConfig
 
     def __init__(self, config: SpectralDAEConfig | None = None):
