@@ -104,6 +104,7 @@ class GradCam(CropMethod):
 class Saliency(CropMethod):
     name, title = "saliency", "Saliency (|gradient|)"
     needs_gradients = True
+    signed = False
 
     def captum_map(self, attr, model, detector, x, target):
         return attr.Saliency(model).attribute(x, target=target, abs=True).amax(1)
@@ -155,7 +156,7 @@ class Lime(KernelShap):
 class Activations(CropMethod):
     name, title = "activations", "Activations"
     needs_layers = True
-    target_dependent = False
+    target_dependent = signed = False
 
     def crop_maps(self, detector, x, target):
         return _activation_maps(detector, x)

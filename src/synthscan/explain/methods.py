@@ -32,6 +32,9 @@ class AttributionMethod:
     needs_layers: ClassVar[bool] = False  # Grad-CAM, activations: `Detector.attribution_layers()`
     needs_gradients: ClassVar[bool] = False  # a differentiable detector
     target_dependent: ClassVar[bool] = True  # False: one map whatever the target ("any")
+    # True: the map shows evidence *for* the target only; False: sensitivity in either direction
+    # (|gradient|), so the regions that push towards the other target light up as well.
+    signed: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
