@@ -57,7 +57,7 @@ class Tile(BaseModel):
 
 class ScanResult(BaseModel):
     path: str
-    status: Literal["ok", "error"] = "ok"
+    status: Literal["ok", "error", "skipped"] = "ok"  # skipped: passed over by a folder walk
     sha256: str | None = None
     width: int | None = None
     height: int | None = None
