@@ -7,7 +7,6 @@ Calibration (Platt scaling), the threshold (best balanced accuracy) and the unce
 from __future__ import annotations
 
 import datetime as dt
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from synthscan.data.validate import validate_samples
 from synthscan.detectors.base import Calibration, CalibratedModel, ModelInfo
 from synthscan.detectors.registry import get_detector_class
 from synthscan.evaluate.metrics import choose_threshold, choose_uncertain_band, fit_platt
+from synthscan.fit import command_line
 from synthscan.result import Decision
 from synthscan.train.trainer import TrainConfig, fit, load_rgb
 
@@ -117,7 +117,7 @@ def train_on_samples(
     model = CalibratedModel(detector, ModelInfo(detector=detector_name, name=name, version=version))
     summary["calibration"] = calibrate(model, val)
     summary.update(
-        command=shlex.join(["synthscan", *sys.argv[1:]]) if Path(sys.argv[0]).name == "synthscan" else shlex.join(sys.argv),
+        command=command_line(),
         trained=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         **(record or {}),
     )
