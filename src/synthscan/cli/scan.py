@@ -130,6 +130,17 @@ def scan(
 
     failed, scanned, shown, reported = 0, 0, [], []
     stream_csv = csv_writer(sys.stdout) if fmt == "csv" and not out else None
+
+    def emit(result: ScanResult) -> None:
+        if writer:
+            writer.write(result)
+        elif fmt == "jsonl":
+            print(json.dumps(result_record(result)), flush=True)
+        elif stream_csv:
+            stream_csv.writerow(result.flat())
+        else:
+            shown.append(result)
+
     progress = Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         console=err, disable=not err.is_terminal or (total is not None and total < 2), transient=True)
     try:
@@ -140,25 +151,11 @@ def scan(
                 failed += not result.ok
                 if report:
                     reported.append(result)
-                if writer:
-                    writer.write(result)
-                elif fmt == "jsonl":
-                    print(json.dumps(result_record(result)), flush=True)
-                elif stream_csv:
-                    stream_csv.writerow(result.flat())
-                else:
-                    shown.append(result)
+                emit(result)
                 progress.advance(task)
             if skipped:  # after the walk: only then is the list complete
                 for result in skipped_results(passed_over, done, sniff):
-                    if writer:
-                        writer.write(result)
-                    elif fmt == "jsonl":
-                        print(json.dumps(result_record(result)), flush=True)
-                    elif stream_csv:
-                        stream_csv.writerow(result.flat())
-                    else:
-                        shown.append(result)
+                    emit(result)
     except KeyboardInterrupt:
         if writer:
             writer.__exit__(KeyboardInterrupt)

@@ -36,11 +36,11 @@ import torch.nn.functional as F
 from synthscan.detectors.base import CalibratedModel, Detector
 from synthscan.detectors.tiling import make_tiles, to_tensor_batch
 from synthscan.explain import tile_scores  # noqa: F401  (registers "tile-scores")
-from synthscan.explain.maps import AttributionMap, normalise, stitch, top_regions
+from synthscan.explain.maps import AttributionMap, scale_to_peak, stitch, top_regions
 from synthscan.explain.methods import TARGETS, AttributionMethod, get_method, method_names
 
 __all__ = [
-    "METHODS", "TARGETS", "AttributionMap", "attribution_maps", "explain_tiles", "normalise", "stitch",
+    "METHODS", "TARGETS", "AttributionMap", "attribution_maps", "explain_tiles", "scale_to_peak", "stitch",
     "supports", "top_regions",
 ]  # fmt: skip
 
@@ -79,7 +79,7 @@ class CropMethod(AttributionMethod):
         resized = tiles.upscaled or detector.input_policy.mode == "resize"
         for name, chunks in per_layer.items():
             values, coverage = stitch(np.concatenate(chunks), tiles.boxes, rgb.shape[:2], resized=resized)
-            out.append(AttributionMap(name, target if self.target_dependent else "any", normalise(values), coverage))
+            out.append(AttributionMap(name, target if self.target_dependent else "any", scale_to_peak(values), coverage))
         return out
 
     def crop_maps(self, detector: Detector, x: torch.Tensor, target: int) -> dict[str, np.ndarray]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-def normalise(values: np.ndarray, low_pct: float = 1.0, high_pct: float = 99.0) -> np.ndarray:
+def percentile_stretch(values: np.ndarray, low_pct: float = 1.0, high_pct: float = 99.0) -> np.ndarray:
     """Map values to 0..1 between two percentiles (robust to a few extreme pixels)."""
     values = np.asarray(values, dtype=np.float32)
     low, high = np.percentile(values, [low_pct, high_pct])

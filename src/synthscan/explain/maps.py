@@ -53,7 +53,7 @@ def stitch(
     return total.astype(np.float32), float(covered.mean())
 
 
-def normalise(values: np.ndarray) -> np.ndarray:
+def scale_to_peak(values: np.ndarray) -> np.ndarray:
     """Scale a non-negative map to 0..1 by its maximum (all zeros stays all zeros)."""
     values = np.nan_to_num(np.maximum(values, 0)).astype(np.float32)
     peak = float(values.max()) if values.size else 0.0
