@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 from scipy.optimize import minimize
+from scipy.special import expit
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score, roc_curve
 
 from synthscan.detectors.base import Calibration
@@ -196,7 +197,7 @@ def fit_platt(logits: Any, y_true: Any, *, l2: float = 1e-6) -> tuple[float, flo
 
     def nll(w: np.ndarray) -> tuple[float, np.ndarray]:
         z = w[0] * x + w[1]
-        r = 1 / (1 + np.exp(-z)) - y
+        r = expit(z) - y
         loss = np.mean(np.logaddexp(0, z) - y * z) + l2 * (w @ w) / 2
         return loss, np.array([np.mean(r * x), np.mean(r)]) + l2 * w
 

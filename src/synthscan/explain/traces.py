@@ -27,9 +27,10 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from synthscan.colour import BT601_YCBCR
 from synthscan.detectors.npr import npr_residual
 from synthscan.explain.family_profiles import family_profile_map
-from synthscan.explain.images import percentile_stretch
+from synthscan.explain.images import block_means, percentile_stretch
 from synthscan.explain.render import colormap, png_base64
 from synthscan.explain.schema import MapImage, SpectrumSummary
 
@@ -40,7 +41,7 @@ PEAK_MIN_RADIUS = 0.04  # cycles/pixel; closer to DC is image content, not up-sa
 PEAK_MIN_EXCESS = 1.0  # natural-log units above the surroundings: 2.7x their magnitude
 MAX_PEAKS = 12
 MAX_MAP_SIDE = 512
-_GREY = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+_GREY = BT601_YCBCR[0].astype(np.float32)
 
 
 def to_float(rgb: np.ndarray) -> np.ndarray:
@@ -264,7 +265,7 @@ def shrink(values: np.ndarray, max_side: int = MAX_MAP_SIDE) -> np.ndarray:
     if factor == 1:
         return values
     h, w = values.shape[0] // factor * factor, values.shape[1] // factor * factor
-    return values[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
+    return block_means(values[:h, :w], factor)
 
 
 def _map(kind: str, title: str, values: np.ndarray, note: str) -> MapImage:

@@ -13,6 +13,7 @@ from functools import cached_property
 import numpy as np
 from scipy import ndimage
 
+from synthscan.colour import BT601_YCBCR
 from synthscan.explain.artifacts.thresholds import Threshold, threshold
 from synthscan.explain.artifacts.windows import Grid, half_size
 from synthscan.explain.schema import Box, Extent, Region
@@ -106,9 +107,7 @@ class Analysis:
     @cached_property
     def chroma(self) -> tuple[np.ndarray, np.ndarray]:
         """(Cb, Cr) of BT.601 in -0.5..0.5."""
-        rgb = to_float(self.rgb)
-        cb = -0.168736 * rgb[..., 0] - 0.331264 * rgb[..., 1] + 0.5 * rgb[..., 2]
-        cr = 0.5 * rgb[..., 0] - 0.418688 * rgb[..., 1] - 0.081312 * rgb[..., 2]
+        cb, cr = np.moveaxis(to_float(self.rgb) @ BT601_YCBCR[1:].T.astype(np.float32), 2, 0)
         return cb, cr
 
     def _cached(self, name: str, grid: Grid, compute: GridMap) -> np.ndarray:

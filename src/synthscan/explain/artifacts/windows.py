@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from synthscan.explain.images import block_means
 from synthscan.explain.schema import Box, Region
 
 MIN_BLOCK = 16
@@ -26,8 +27,7 @@ SLIDE = 4  # sliding windows (for boxes) start a quarter of a block apart
 def half_size(values: np.ndarray) -> np.ndarray:
     """Means of 2x2 pixel blocks (an odd last row or column is repeated first)."""
     h, w = values.shape
-    values = np.pad(values, ((0, h % 2), (0, w % 2)), mode="edge")
-    return values.reshape(values.shape[0] // 2, 2, values.shape[1] // 2, 2).mean(axis=(1, 3))
+    return block_means(np.pad(values, ((0, h % 2), (0, w % 2)), mode="edge"), 2)
 
 
 @dataclass
