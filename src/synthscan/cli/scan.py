@@ -208,8 +208,8 @@ def report_passed_over(paths: list[str], err: Console, *, listed: bool = False, 
         return
     names = ", ".join(escape(p) for p in paths[:shown]) + (", ..." if len(paths) > shown else "")
     hint = "" if listed else "; --skipped lists them" + ("" if sniffed else ", --sniff scans those whose content is an image")
-    what = "neither an image extension nor image content" if sniffed else "an image extension"
-    err.print(f"skipped {len(paths)} file(s) without {what} ({names}){hint}", highlight=False)
+    what = "with neither an image extension nor image content" if sniffed else "without an image extension"
+    err.print(f"skipped {len(paths)} file(s) {what} ({names}){hint}", highlight=False)
 
 
 def csv_writer(stream):
