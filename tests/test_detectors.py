@@ -107,12 +107,12 @@ def test_get_unknown_detector_lists_known():
 
 
 def test_duplicate_registration_raises():
-    class Impostor(Detector):
-        name = "npr"
-        Config = NPRConfig
-
     with pytest.raises(ValueError, match="registered twice"):
-        register_detector(Impostor)
+
+        class Impostor(Detector):  # defining it registers it, under a name already taken
+            name = "npr"
+            Config = NPRConfig
+
     assert get_detector_class("npr") is NPRDetector  # the registry is unchanged
     assert register_detector(NPRDetector) is NPRDetector  # re-registering the same class is fine
 

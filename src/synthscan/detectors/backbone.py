@@ -27,7 +27,6 @@ from torch import nn
 from synthscan.detectors.base import Detector, DetectorConfig, InputPolicy
 from synthscan.detectors.npr import SpatialAttention
 from synthscan.detectors.pretrained import build_hf_model, keep_out_of_state_dict, unavailable
-from synthscan.detectors.registry import register_detector
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -155,7 +154,6 @@ def build_timm(c: BackboneConfig) -> nn.Module:
         raise unavailable(name, exc) from exc
 
 
-@register_detector
 class BackboneDetector(Detector):
     name = "backbone"
     small_config = dict(input=InputPolicy(mode="resize", crop_size=64), arch="resnet50", head="mlp", mlp_hidden=(8,),

@@ -1,6 +1,7 @@
 """The detector interface every model in the zoo implements, and the calibrated model a scan runs.
 
-A detector is a `torch.nn.Module` with:
+A detector is a `torch.nn.Module` subclass of `Detector`; defining it with a `name` registers it.
+It has:
 - `name` and `Config`: a `DetectorConfig` (pydantic) of its hyper-parameters, saved as JSON next
   to the weights; its `input` field is the `InputPolicy` (tiles or resize, crop size, and the
   normalisation `normalise` applies);
@@ -74,6 +75,12 @@ class Detector(torch.nn.Module):
     # The smallest working `Config` values (fast on a CPU): the contract test builds every
     # registered detector with them, so a new detector is tested without editing any test.
     small_config: ClassVar[dict[str, Any]] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        """A subclass that sets its own `name` is registered: `synthscan --detector NAME` finds it."""
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            catalog.register(cls)
 
     def __init__(self, config: DetectorConfig | None = None):
         super().__init__()

@@ -1,8 +1,9 @@
 """Detector classes by name: the built-in ones, those registered at run time, and plug-ins.
 
-Built-in detectors are the modules of the `synthscan.detectors` package: each registers its
-class with `@register_detector` when imported, and all are imported on the first lookup, so a
-new detector is a new file (plus its TOML recipe), with no list to edit. A third-party package
+Built-in detectors are the modules of the `synthscan.detectors` package: defining a `Detector`
+subclass with a `name` registers it (`Detector.__init_subclass__`), and all the modules are
+imported on the first lookup, so a new detector is a new file (plus its TOML), with no list to
+edit. A third-party package
 adds detectors through the entry-point group `synthscan.detectors`, e.g. in its pyproject.toml:
 
     [project.entry-points."synthscan.detectors"]

@@ -26,7 +26,6 @@ from pydantic import Field
 from torch import nn
 
 from synthscan.detectors.base import Detector, DetectorConfig, InputPolicy
-from synthscan.detectors.registry import register_detector
 
 
 def high_pass(x: torch.Tensor, cutoff: float) -> torch.Tensor:
@@ -141,7 +140,6 @@ class FreqNetConfig(DetectorConfig):
     dropout: float = 0.2
 
 
-@register_detector
 class FreqNetWaveletDetector(Detector):
     name = "freqnet-wavelet"
     small_config = dict(input=InputPolicy(crop_size=32), widths=(8, 8, 16, 16))  # for the contract test and smoke runs

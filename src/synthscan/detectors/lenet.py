@@ -14,7 +14,6 @@ from torch import nn
 
 from synthscan.detectors.base import Detector, DetectorConfig, InputPolicy
 from synthscan.detectors.mlp import IMAGENET_MEAN, IMAGENET_STD
-from synthscan.detectors.registry import register_detector
 
 
 class LeNetConfig(DetectorConfig):
@@ -25,7 +24,6 @@ class LeNetConfig(DetectorConfig):
     hidden: tuple[int, int] = (128, 32)
 
 
-@register_detector
 class LeNetDetector(Detector):
     name = "lenet"
     small_config = {}  # for the contract test and smoke runs

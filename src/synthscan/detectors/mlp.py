@@ -13,7 +13,6 @@ from pydantic import Field
 from torch import nn
 
 from synthscan.detectors.base import Detector, DetectorConfig, InputPolicy
-from synthscan.detectors.registry import register_detector
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -26,7 +25,6 @@ class MLPConfig(DetectorConfig):
     hidden: tuple[int, int] = (128, 32)
 
 
-@register_detector
 class MLPDetector(Detector):
     name = "mlp"
     small_config = dict(hidden=(16, 8))  # for the contract test and smoke runs

@@ -15,7 +15,6 @@ from pydantic import Field
 from torch import nn
 
 from synthscan.detectors.base import Detector, DetectorConfig, InputPolicy
-from synthscan.detectors.registry import register_detector
 
 
 def npr_residual(x: torch.Tensor, factor: int) -> torch.Tensor:
@@ -73,7 +72,6 @@ class NPRConfig(DetectorConfig):
     dropout: float = 0.2
 
 
-@register_detector
 class NPRDetector(Detector):
     name = "npr"
     small_config = dict(input=InputPolicy(crop_size=64), widths=(8, 8, 16, 16))  # for the contract test and smoke runs

@@ -1,6 +1,6 @@
 """Detectors by name, and trained models by name or path.
 
-A detector module registers its class with `@register_detector`; the first lookup imports every
+Defining a `Detector` subclass with a `name` registers it; the first lookup imports every
 built-in detector module and every plug-in (see `catalog.py`). Trained models ("weights") are
 `<name>.json` + `<name>.safetensors` pairs: those bundled in `synthscan/weights/` are found by
 name, anything else by path.
@@ -18,7 +18,8 @@ DEFAULT_MODEL = "synthscan-default"
 
 
 def register_detector(cls: type[Detector]) -> type[Detector]:
-    """Class decorator: make a detector loadable by its `name`."""
+    """Register a detector class by its `name` (subclassing `Detector` already does; kept for
+    callers that register explicitly)."""
     return catalog.register(cls)
 
 

@@ -15,7 +15,6 @@ from torch import nn
 
 from synthscan.detectors.base import Detector, DetectorConfig, InputPolicy
 from synthscan.detectors.mlp import IMAGENET_MEAN, IMAGENET_STD
-from synthscan.detectors.registry import register_detector
 
 
 class BasicBlock(nn.Module):
@@ -43,7 +42,6 @@ class ResNet18Config(DetectorConfig):
     blocks: tuple[int, int, int, int] = (2, 2, 2, 2)
 
 
-@register_detector
 class ResNet18ScratchDetector(Detector):
     name = "resnet18-scratch"
     small_config = dict(widths=(8, 8, 16, 16))  # for the contract test and smoke runs

@@ -31,7 +31,6 @@ from torch import nn
 
 from synthscan.detectors.base import Detector, DetectorConfig, InputPolicy
 from synthscan.detectors.pretrained import build_hf_model, keep_out_of_state_dict
-from synthscan.detectors.registry import register_detector
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -115,7 +114,6 @@ def adversarial_examples(
     return x_adv.detach()
 
 
-@register_detector
 class RINEDetector(Detector):
     name = "rine"
     small_config = dict(input=InputPolicy(mode="resize", crop_size=64), proj_dim=8, vision_config=dict(

@@ -31,7 +31,6 @@ from pydantic import Field
 from torch import nn
 
 from synthscan.detectors.base import Detector, DetectorConfig, InputPolicy
-from synthscan.detectors.registry import register_detector
 
 
 def radial_frequency(h: int, w: int, device=None) -> torch.Tensor:
@@ -96,7 +95,6 @@ class SpaiStyleConfig(DetectorConfig):
     dropout: float = 0.3
 
 
-@register_detector
 class SpaiStyleDetector(Detector):
     name = "spai-style"
     small_config = dict(input=InputPolicy(crop_size=32), dim=16, depth=2, heads=2, spectrum_bins=4)  # for the contract test and smoke runs

@@ -24,7 +24,6 @@ from pydantic import Field
 from torch import nn
 
 from synthscan.detectors.base import Detector, DetectorConfig, InputPolicy
-from synthscan.detectors.registry import register_detector
 
 
 class UNetDAE(nn.Module):
@@ -105,7 +104,6 @@ class SpectralDAEConfig(DetectorConfig):
     dropout: float = 0.3
 
 
-@register_detector
 class SpectralDAEDetector(Detector):
     name = "spectral-dae"
     small_config = dict(input=InputPolicy(crop_size=64), dae_widths=(4, 8, 8), cnn_widths=(4, 8, 8), hidden=16)  # for the contract test and smoke runs

@@ -24,7 +24,6 @@ import torch
 from pydantic import Field, field_validator
 
 from synthscan.detectors.base import Detector, DetectorConfig, InputPolicy
-from synthscan.detectors.registry import register_detector
 from synthscan.detectors.texture_features import FEATURE_GROUPS, tile_features
 from synthscan.detectors.tiling import make_tiles
 
@@ -54,7 +53,6 @@ class TextureGBMConfig(DetectorConfig):
         return groups
 
 
-@register_detector
 class TextureGBMDetector(Detector):
     name = "texture-gbm"
     small_config = dict(input=InputPolicy(crop_size=32, max_tiles=4), max_iter=15)  # for the contract test and smoke runs
