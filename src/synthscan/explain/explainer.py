@@ -22,8 +22,8 @@ from synthscan.detectors.registry import load_model
 from synthscan.explain import artifacts, family, traces
 from synthscan.explain.attribution import AttributionMap, attribution_maps, top_regions
 from synthscan.explain.methods import get_method
-from synthscan.explain.render import render_heatmap, save_png
-from synthscan.explain.schema import Explanation, MapImage
+from synthscan.explain.render import render_heatmap
+from synthscan.explain.schema import Explanation
 from synthscan.explain.template import template_narrative
 from synthscan.explain.tile_scores import METHOD as TILE_SCORES
 from synthscan.io import LoadedImage
@@ -48,16 +48,6 @@ def _file_stem(loaded: LoadedImage) -> str:
     `photo.jpg` in different folders do not overwrite each other's maps."""
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(loaded.path).stem).strip("._-") or "image"
     return f"{stem}-{loaded.sha256[:8]}" if loaded.sha256 else stem
-
-
-def _as_file(picture: MapImage, out_dir: str | Path, name: str) -> MapImage:
-    """A map given as base64 (by another part) rewritten as a PNG file in `out_dir`."""
-    import base64
-
-    if picture.png_base64 is None:
-        return picture
-    path = save_png(base64.b64decode(picture.png_base64), out_dir, name)
-    return picture.model_copy(update={"png_base64": None, "path": path})
 
 
 @lru_cache(maxsize=2)
@@ -150,8 +140,7 @@ def explain_image(
     # The residual and spectra, computed once for the trace views, the artifacts and the family.
     shared = traces.ImageTraces(rgb, detector=model.detector)
     if maps != "none":
-        for picture in traces.trace_maps(shared):
-            explanation.maps.append(_as_file(picture, maps_dir, f"{stem}.{picture.kind}") if maps == "dir" else picture)
+        explanation.maps += traces.trace_maps(shared, mode=maps, out_dir=maps_dir, stem=stem)
     explanation.spectrum = traces.spectrum_summary(shared)
     explanation.artifacts = measured = artifacts.measure_artifacts(shared, explanation.regions)
     explanation.family = family.attribute_family(shared)

@@ -12,7 +12,7 @@ from importlib import resources
 import numpy as np
 
 from synthscan.explain.images import line_chart
-from synthscan.explain.render import png_base64
+from synthscan.explain.render import map_image
 from synthscan.explain.schema import MapImage
 
 
@@ -26,16 +26,17 @@ def family_profiles() -> dict[str, np.ndarray]:
         return {k: data[k].astype(np.float32) for k in data.files}
 
 
-def family_profile_map(own: np.ndarray) -> MapImage | None:
+def family_profile_map(own: np.ndarray, *, mode: str = "base64", out_dir=None, name: str | None = None) -> MapImage | None:
     """A chart of an image's residual-spectrum azimuthal profile against each family's mean.
 
-    None when no family profiles are bundled or they have another number of bins."""
+    None when no family profiles are bundled or they have another number of bins. mode, out_dir
+    and name: as `render.map_image`."""
     families = family_profiles()
     if not families or len(own) != len(next(iter(families.values()))):
         return None
     chart = line_chart({"this image": own, **families}, "Residual spectrum profile vs. family means",
                        "radial frequency, 0 -> 0.5 cycles/pixel")
-    return MapImage(kind="spectrum-profile", title="Spectrum profile vs. generator families", width=chart.shape[1],
-                    height=chart.shape[0], png_base64=png_base64(chart),
-                    note="Mean log-magnitude per radial frequency; a curve that follows a family's (e.g. missing or "
+    return map_image(chart, kind="spectrum-profile", title="Spectrum profile vs. generator families", mode=mode,
+                     out_dir=out_dir, name=name,
+                     note="Mean log-magnitude per radial frequency; a curve that follows a family's (e.g. missing or "
                          "boosted high frequencies) hints at that family. Family means are from synthbench train.")

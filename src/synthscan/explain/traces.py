@@ -31,7 +31,7 @@ from synthscan.colour import BT601_YCBCR
 from synthscan.detectors.npr import npr_residual
 from synthscan.explain.family_profiles import family_profile_map
 from synthscan.explain.images import block_means, percentile_stretch
-from synthscan.explain.render import colormap, png_base64
+from synthscan.explain.render import colormap, map_image
 from synthscan.explain.schema import MapImage, SpectrumSummary
 
 SPECTRUM_TILE = 128  # the spectrum's size (smaller images use their largest even square)
@@ -235,27 +235,36 @@ def spectrum_summary(image: np.ndarray | ImageTraces, detector=None) -> Spectrum
                            peaks=t.peaks)
 
 
-def trace_maps(image: np.ndarray | ImageTraces, detector=None) -> list[MapImage]:
-    """Residual, NPR and spectrum pictures (PNG, base64) with a note on how to read each, plus
-    the spectrum's profile against the bundled generator-family means when the image is large
-    enough (>= SPECTRUM_TILE px) for the same frequency grid."""
+def trace_maps(
+    image: np.ndarray | ImageTraces, detector=None, *, mode: str = "base64", out_dir=None, stem: str = "image"
+) -> list[MapImage]:
+    """Residual, NPR and spectrum pictures with a note on how to read each, plus the spectrum's
+    profile against the bundled generator-family means when the image is large enough
+    (>= SPECTRUM_TILE px) for the same frequency grid. mode "base64" embeds the PNGs, "dir" writes
+    them as `<out_dir>/<stem>.<kind>.png` (`render.map_image`)."""
     t = ImageTraces.of(image, detector)
+
+    def picture(kind: str, title: str, values: np.ndarray, note: str) -> MapImage:
+        return map_image(colormap(percentile_stretch(shrink(values))), kind=kind, title=title, note=note, mode=mode,
+                         out_dir=out_dir, name=f"{stem}.{kind}")
+
     residual, spectrum, peaks, npr = t.residual, t.spectrum, t.peaks, t.npr
     denoiser = "the detector's denoising autoencoder" if t.denoised_by_detector else "a Gaussian high-pass (sigma 1 px)"
     peak_note = (f"{len(peaks)} periodic peak(s) stand out (strongest at {peaks[0][0]:.3f}, {peaks[0][1]:.3f} cycles/pixel)."
                  if peaks else "No periodic peak stands out.")
     maps = [
-        _map("residual", "Noise residual", np.abs(residual),
+        picture("residual", "Noise residual", np.abs(residual),
              f"Image minus {denoiser}; bright = strong residual. A camera leaves even noise, "
              "generators leave patterned or missing noise."),
-        _map("npr", "NPR map (x2)", npr,
+        picture("npr", "NPR map (x2)", npr,
              "Pixel minus its 2x2 block's top-left pixel; up-sampled regions show a regular grid or unusually low values."),
-        _map("spectrum", "Residual spectrum (log magnitude)", spectrum,
+        picture("spectrum", "Residual spectrum (log magnitude)", spectrum,
              "Centre = low frequencies, edges = 0.5 cycles/pixel; isolated bright dots are periodic "
              f"(up-sampling) traces. {peak_note}"),
     ]
     # Family means were computed on full-size spectra: a smaller grid would not compare.
-    profile_chart = family_profile_map(azimuthal_profile(spectrum)) if spectrum.shape[0] == SPECTRUM_TILE else None
+    profile_chart = (family_profile_map(azimuthal_profile(spectrum), mode=mode, out_dir=out_dir, name=f"{stem}.spectrum-profile")
+                     if spectrum.shape[0] == SPECTRUM_TILE else None)
     return maps + [profile_chart] if profile_chart is not None else maps
 
 
@@ -267,8 +276,3 @@ def shrink(values: np.ndarray, max_side: int = MAX_MAP_SIDE) -> np.ndarray:
     h, w = values.shape[0] // factor * factor, values.shape[1] // factor * factor
     return block_means(values[:h, :w], factor)
 
-
-def _map(kind: str, title: str, values: np.ndarray, note: str) -> MapImage:
-    picture = colormap(percentile_stretch(shrink(values)))
-    return MapImage(kind=kind, title=title, width=picture.shape[1], height=picture.shape[0],
-                    png_base64=png_base64(picture), note=note)
