@@ -8,11 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from synthscan.detectors import CalibratedModel, Detector, InputPolicy, ModelInfo
+from synthscan.detectors import CalibratedModel, Detector, ModelInfo
 from synthscan.detectors.base import FORMAT_VERSION, Calibration
 from synthscan.detectors.npr import NPRConfig, NPRDetector, npr_residual
 from synthscan.detectors.registry import get_detector_class, register_detector, resolve_model_path
-from synthscan.detectors.spectral_dae import SpectralDAEConfig, SpectralDAEDetector
+from synthscan.detectors.spectral_dae import SpectralDAEConfig
 from synthscan.result import Decision
 
 # The built-ins' shared contract (forward, hooks, save/load, TOML) is in test_detector_contract.py.

@@ -13,9 +13,9 @@ import torch
 from PIL import Image, ImageFilter
 
 from synthscan.data.augment import AugmentConfig
-from synthscan.detectors import CalibratedModel, InputPolicy, ModelInfo, get_detector_class
-from synthscan.detectors.freqnet_wavelet import FreqNetConfig, FreqNetWaveletDetector, HaarDWT, high_pass
-from synthscan.detectors.spai_style import SpaiStyleConfig, SpaiStyleDetector, band_views
+from synthscan.detectors import CalibratedModel, InputPolicy, get_detector_class
+from synthscan.detectors.freqnet_wavelet import HaarDWT, high_pass
+from synthscan.detectors.spai_style import band_views
 from synthscan.detectors.texture_gbm import TextureGBMConfig, TextureGBMDetector
 from synthscan.detectors.tiling import make_tiles, to_tensor_batch
 from synthscan.train.recipe import split_samples, train_detector

@@ -10,7 +10,6 @@ from synthscan.explain.artifacts.windows import Grid, half_size
 from synthscan.explain.traces import channel_extremes, high_pass
 
 
-
 def colour_distribution(a: Analysis) -> Measured | None:
     """90th percentile of HSV saturation."""
     high, low = (c.astype(np.float32) for c in channel_extremes(a.rgb))

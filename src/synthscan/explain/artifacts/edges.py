@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from synthscan.explain.artifacts.analysis import Analysis, Measured, threshold
+from synthscan.explain.artifacts.analysis import Analysis, Measured
 from synthscan.explain.artifacts.windows import Grid
-
 
 
 def _edge_deviation(a: Analysis) -> np.ndarray:

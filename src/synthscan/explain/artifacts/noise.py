@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from synthscan.explain.artifacts.analysis import UNIFORM_STRUCTURE, Analysis, Measured, threshold
+from synthscan.explain.artifacts.analysis import UNIFORM_STRUCTURE, Analysis, Measured
 from synthscan.explain.artifacts.windows import Grid
-
 
 
 def noise_inconsistency(a: Analysis) -> Measured | None:

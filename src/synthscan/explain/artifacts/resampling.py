@@ -10,7 +10,6 @@ from synthscan.explain.artifacts.windows import Grid
 PARITY_ORDERS = (1, 3)  # difference orders of the up-sampling parity test (nearest, linear)
 
 
-
 def upsampling_parity(a: Analysis) -> Measured | None:
     """Parity of neighbour differences (uniform random pixels: ~0.02)."""
     # Per order and axis, the window sums of |differences| at all and at even positions, and the
