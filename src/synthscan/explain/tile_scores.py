@@ -29,7 +29,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from synthscan.detectors.base import CalibratedModel, Detector
-from synthscan.detectors.tiling import Tiles, make_tiles, score_tiles
+from synthscan.detectors.tiling import Tiles, evenly_spaced, make_tiles, score_tiles, spread_starts
 from synthscan.explain.maps import AttributionMap, stitch
 from synthscan.explain.methods import AttributionMethod
 from synthscan.explain.schema import Box, Region, box_area, box_intersection
@@ -38,10 +38,6 @@ METHOD = "tile-scores"
 MAX_MAP_TILES = 64  # model calls per map
 MIN_SPREAD = 0.01  # P(target) range below which the tiles do not localise anything
 MAX_REGIONS = 3
-
-
-def _starts(length: int, crop: int, count: int) -> list[int]:
-    return np.linspace(0, length - crop, count).round().astype(int).tolist() if count > 1 else [0]
 
 
 def grid_counts(height: int, width: int, crop: int, max_tiles: int) -> tuple[int, int]:
@@ -67,9 +63,7 @@ def grid_tiles(rgb: np.ndarray, crop: int, max_tiles: int = MAX_MAP_TILES) -> Ti
     """The map's crops (at most `max_tiles`, evenly spread when non-overlapping ones are too many)."""
     h, w = rgb.shape[:2]
     ny, nx = grid_counts(h, w, crop, max_tiles)
-    positions = [(y, x) for y in _starts(h, crop, ny) for x in _starts(w, crop, nx)]
-    if len(positions) > max_tiles:
-        positions = [positions[i] for i in np.linspace(0, len(positions) - 1, max_tiles).round().astype(int)]
+    positions = evenly_spaced([(y, x) for y in spread_starts(h, crop, ny) for x in spread_starts(w, crop, nx)], max_tiles)
     crops = np.stack([rgb[y : y + crop, x : x + crop] for y, x in positions])
     return Tiles(crops, [(x, y, x + crop, y + crop) for y, x in positions])
 
