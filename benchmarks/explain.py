@@ -36,7 +36,6 @@ from PIL import Image, ImageFilter
 from skimage import data
 
 from synthscan.detectors.registry import load_model
-from synthscan.detectors.tiling import make_tiles, to_tensor_batch
 from synthscan.explain import explain_image
 from synthscan.explain.schema import box_iou
 
@@ -63,7 +62,7 @@ def make_generated_like(patch: np.ndarray, manipulation: str) -> np.ndarray:
 
 def mean_logit(model, rgb: np.ndarray) -> float:
     """The detector's image logit (mean over tiles, before calibration)."""
-    return float(model.logits(to_tensor_batch(make_tiles(rgb, model.input_policy).crops)).mean())
+    return model.score(rgb).raw_logit
 
 
 def make_case(rng: np.random.Generator, index: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int], str]:

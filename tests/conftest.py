@@ -13,9 +13,8 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from pydantic import BaseModel
 
-from synthscan.detectors.base import Calibration, CalibratedModel, InputPolicy, ModelInfo
+from synthscan.detectors.base import Calibration, CalibratedModel, DetectorConfig, InputPolicy, ModelInfo
 from synthscan.detectors.npr import NPRConfig, NPRDetector
 from synthscan.result import Decision
 
@@ -42,7 +41,7 @@ BAD_FILES = {
 }
 
 
-class TinyTilesConfig(BaseModel):
+class TinyTilesConfig(DetectorConfig):
     """The config of the tests' small fake detectors: 64 px tiles, at most 16."""
 
     input: InputPolicy = InputPolicy(mode="tiles", crop_size=TINY_CROP, max_tiles=TINY_MAX_TILES)

@@ -260,3 +260,122 @@ def test_findings_do_not_depend_on_the_number_of_threads():
     image[96:] = 200
     one = measure_artifacts(image, threads=1)
     assert len(one) >= 2 and measure_artifacts(image, threads=3) == one
+
+
+# --- one planted example per measure: found, scored, and boxed where it was planted ------------
+
+
+def _saturated(image):
+    box = (32, 32, 160, 160)
+    luma = image[32:160, 32:160, 0].astype(float)
+    image[32:160, 32:160] = np.stack([luma, luma * 0.05, luma * 0.05], -1).astype(np.uint8)
+    return image, box
+
+
+def _chroma_noise(image):
+    """Colour noise of equal brightness (red up, green down) in a square."""
+    noise = np.random.default_rng(0).normal(0, 25, (128, 128))
+    image = image.astype(float)
+    image[64:192, 64:192, 0] += noise
+    image[64:192, 64:192, 1] -= noise * 0.299 / 0.587
+    return image.clip(0, 255).astype(np.uint8), (64, 64, 192, 192)
+
+
+def _flat(image):
+    image[:, :160] = 120
+    return image, (0, 0, 160, 256)
+
+
+def _noisy_patch(image):
+    image = ndimage.gaussian_filter(image.astype(float), (2, 2, 0))
+    image += np.random.default_rng(1).normal(0, 0.5, image.shape)
+    image[96:160, 96:160] += np.random.default_rng(2).normal(0, 60, (64, 64, 1))
+    return image.clip(0, 255).astype(np.uint8), (96, 96, 160, 160)
+
+
+def _blurred_patch(image):
+    image[64:192, 32:160] = ndimage.gaussian_filter(image[64:192, 32:160].astype(float), (2.5, 2.5, 0)).astype(np.uint8)
+    return image, (32, 64, 160, 192)
+
+
+def _jagged_bars(image):
+    """Bars at 10 degrees drawn without anti-aliasing: stair-stepped edges."""
+    from PIL import Image, ImageDraw
+
+    picture = Image.fromarray(ndimage.gaussian_filter(image.astype(float), (3, 3, 0)).astype(np.uint8))
+    draw, slope = ImageDraw.Draw(picture), np.tan(np.radians(10))
+    for k in range(5):
+        y = 40 + 26 * k
+        draw.polygon([(40, y), (180, y + 140 * slope), (180, y + 12 + 140 * slope), (40, y + 12)], fill=(250, 250, 250))
+    return np.asarray(picture).copy(), (40, 40, 180, 181)
+
+
+def _sharpened(image):
+    from PIL import Image, ImageFilter
+
+    box = (128, 32, 240, 208)
+    picture = Image.fromarray(image)
+    picture.paste(picture.crop(box).filter(ImageFilter.UnsharpMask(radius=1, percent=1000, threshold=0)), box[:2])
+    return np.asarray(picture).copy(), box
+
+
+def _nearest_upsampled(image):
+    image[64:160, 96:192] = np.repeat(np.repeat(textured_photo(48, seed=10), 2, axis=0), 2, axis=1)
+    return image, (96, 64, 192, 160)
+
+
+def _checkerboard(image):
+    checker = np.where((np.arange(96)[:, None] + np.arange(96)[None, :]) % 2, 6, -6)
+    image = image.astype(int)
+    image[64:160, 96:192] += checker[..., None]
+    return image.clip(0, 255).astype(np.uint8), (96, 64, 192, 160)
+
+
+def _streaked_noise(image):
+    """Noise smeared along rows on a flat surface: correlated along x only."""
+    image = np.full_like(image, 128).astype(float)
+    streaks = ndimage.uniform_filter1d(np.random.default_rng(3).normal(0, 6, (256, 256)), 5, axis=1)
+    image[:, :128] += streaks[:, :128, None]
+    image[:, 128:] += np.random.default_rng(4).normal(0, 2, (256, 128, 1))
+    return image.clip(0, 255).astype(np.uint8), (0, 0, 128, 256)
+
+
+def _colour_stripes(image):
+    """Red and green stripes of equal brightness: colour changes with no brightness edge."""
+    image = np.full_like(image, 128)
+    stripes = (np.arange(128) // 4) % 2 == 0
+    red, green = np.array([200, 96, 128]), np.array([56, 169, 128])  # equal BT.601 luma
+    image[64:192, 64:192] = np.where(stripes[None, :, None], red, green)
+    return image.astype(np.uint8), (64, 64, 192, 192)
+
+
+PLANTED = {
+    "upsampling-pixel-correlation": _nearest_upsampled,
+    "grid-checkerboard-pattern": _checkerboard,
+    "spectral-periodic-peaks": _checkerboard,
+    "over-smoothing": _blurred_patch,
+    "resolution-inconsistency": _blurred_patch,
+    "random-noise-detailed-areas": _noisy_patch,
+    "artificial-noise-uniform-surfaces": _streaked_noise,
+    "edge-aliasing": _jagged_bars,
+    "over-sharpening": _sharpened,
+    "colour-distribution-anomaly": _saturated,
+    "colour-coherence-break": _colour_stripes,
+    "chrominance-residual-anomaly": _chroma_noise,
+    "smooth-background": _flat,
+}
+
+
+def test_every_measure_has_a_planted_example():
+    """Each measure scores through its entry in thresholds.json, one per measure: a new measure
+    needs a threshold, and then a planted example here."""
+    assert len(artifacts.MEASURES) == len(artifacts.load_thresholds())
+    assert set(PLANTED) == set(artifacts.load_thresholds())
+
+
+@pytest.mark.parametrize("artifact_id", sorted(PLANTED))
+def test_a_planted_example_is_found_and_boxed(artifact_id):
+    image, box = PLANTED[artifact_id](textured_photo(seed=3))
+    found = finding(measure_artifacts(image), artifact_id)
+    assert found is not None, f"{artifact_id} not found"
+    assert found.score >= artifacts.MIN_SCORE and box_iou(found.box, box) >= 0.5, (found.score, found.box, box)

@@ -10,7 +10,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from synthscan.cli.main import app
-from synthscan.explain import fingerprints
+from synthscan.explain import family_profiles, fingerprints
 
 
 def _noise(seed: int, size: int = 256) -> np.ndarray:
@@ -63,7 +63,7 @@ def test_fingerprints_command_rejects_a_dataset_without_reals(tmp_path):
 
 
 def test_family_profile_map_draws_the_bundled_family_means():
-    assert set(fingerprints.family_profiles()) == {"real", "gan", "diffusion", "other"}
-    chart = fingerprints.family_profile_map(np.zeros(64, np.float32))
+    assert set(family_profiles.family_profiles()) == {"real", "gan", "diffusion", "other"}
+    chart = family_profiles.family_profile_map(np.zeros(64, np.float32))
     assert chart is not None and chart.kind == "spectrum-profile" and chart.png_base64
-    assert fingerprints.family_profile_map(np.zeros(10, np.float32)) is None  # another frequency grid
+    assert family_profiles.family_profile_map(np.zeros(10, np.float32)) is None  # another frequency grid

@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from synthscan.cli.report import read_results
 from synthscan.cli.main import app
 from synthscan.explain.report_html import (
     render_report,
@@ -122,7 +123,7 @@ def results(photo) -> list[ScanResult]:
         ScanResult(path=str(photo), p_fake=0.91, verdict="ai-generated", tiles=4, seconds=0.3,
                    tile_scores=[Tile(box=(0, 0, 80, 60), p_fake=0.2), Tile(box=(80, 0, 160, 60), p_fake=0.95),
                                 Tile(box=(0, 60, 80, 120), p_fake=0.5), Tile(box=(80, 60, 160, 120), p_fake=0.7)],
-                   explanation=explanation().model_dump(), **common),
+                   explanation=explanation(), **common),
         ScanResult(path=str(photo.parent / "missing.png"), status="error", seconds=0.01,
                    error=Notice(code="not-found", message="The path does not exist.")),
         ScanResult(path=str(photo), p_fake=0.1, verdict="real", tiles=1, seconds=0.2,
@@ -224,13 +225,17 @@ def test_thumbnails_band_lookup_and_bad_explanations(results, photo, tmp_path):
     (tmp_path / "maps").mkdir()
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "maps" / "npr.png")
     on_disk = Explanation(maps=[MapImage(kind="npr", title="NPR", width=8, height=8, path="maps/npr.png")])
-    with_file = results[2].model_copy(update={"explanation": on_disk.model_dump()})
+    with_file = results[2].model_copy(update={"explanation": on_disk})
     embedded = Page(render_report([with_file], maps_dir=tmp_path)).find("img", alt="NPR")
     assert embedded[0]["src"] == "data:image/png;base64," + base64.b64encode((tmp_path / "maps" / "npr.png").read_bytes()).decode()
-    # An explanation that does not match the schema, and a file that is gone, still render.
-    broken = results[2].model_copy(update={"explanation": {"maps": "nope"}, "path": str(tmp_path / "gone.png")})
-    text = " ".join(Page(render_report([broken])).text)
-    assert "does not match the schema" in text and "no picture" in text
+    # A file that is gone still renders; an explanation that does not match the schema is refused
+    # when the results are read, naming the entry and the field.
+    gone = results[2].model_copy(update={"path": str(tmp_path / "gone.png")})
+    assert "no picture" in " ".join(Page(render_report([gone])).text)
+    record = gone.model_dump(mode="json", exclude_none=True) | {"explanation": {"maps": "nope"}}
+    (tmp_path / "broken.json").write_text(json.dumps([record]))
+    with pytest.raises(ValueError, match=r"entry 1 is not a scan result \(explanation.maps"):
+        read_results(str(tmp_path / "broken.json"))
 
 
 def test_report_command_from_jsonl_and_json(results, tmp_path):

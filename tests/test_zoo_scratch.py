@@ -6,7 +6,6 @@ Every model here is tiny and random-weight (or fitted on a few synthetic images 
 from __future__ import annotations
 
 import json
-from importlib import resources
 
 import numpy as np
 import pytest
@@ -14,30 +13,20 @@ import torch
 from PIL import Image, ImageFilter
 
 from synthscan.data.augment import AugmentConfig
-from synthscan.detectors import CalibratedModel, InputPolicy, ModelInfo, get_detector_class
-from synthscan.detectors.freqnet_wavelet import FreqNetConfig, FreqNetWaveletDetector, HaarDWT, high_pass
-from synthscan.detectors.spai_style import SpaiStyleConfig, SpaiStyleDetector, band_views
+from synthscan.detectors import CalibratedModel, InputPolicy, get_detector_class
+from synthscan.detectors.freqnet_wavelet import HaarDWT, high_pass
+from synthscan.detectors.spai_style import band_views
 from synthscan.detectors.texture_gbm import TextureGBMConfig, TextureGBMDetector
 from synthscan.detectors.tiling import make_tiles, to_tensor_batch
 from synthscan.train.recipe import split_samples, train_detector
 from synthscan.train.trainer import TrainConfig, fit
 
-# Small configs (CPU-fast); the crop sizes are the ones each detector's tests feed it.
-SMALL = {
-    "freqnet-wavelet": dict(input=InputPolicy(crop_size=32), widths=(8, 8, 16, 16)),
-    "mlp": dict(hidden=(16, 8)),
-    "lenet": {},
-    "resnet18-scratch": dict(widths=(8, 8, 16, 16)),
-    "spai-style": dict(input=InputPolicy(crop_size=32), dim=16, depth=2, heads=2, spectrum_bins=4),
-}
-NETWORKS = list(SMALL)
-ALL = [*NETWORKS, "texture-gbm"]
-
+# Each detector's `small_config` (CPU-fast); the shared contract is in test_detector_contract.py.
 
 def make(name: str, seed: int = 0, **overrides):
     torch.manual_seed(seed)
     cls = get_detector_class(name)
-    return cls(cls.Config.model_validate({**SMALL[name], **overrides}))
+    return cls(cls.Config.model_validate({**cls.small_config, **overrides}))
 
 
 def batch(size: int, n: int = 2, seed: int = 0) -> torch.Tensor:
@@ -56,55 +45,6 @@ def fitted_gbm(size: int = 32, n: int = 10, **overrides) -> TextureGBMDetector:
     det = TextureGBMDetector(TextureGBMConfig(input=InputPolicy(crop_size=size, max_tiles=4), max_iter=15, **overrides))
     det.fit_arrays(*smooth_and_noisy(n, 48))
     return det
-
-
-@pytest.mark.parametrize("name", NETWORKS)
-def test_forward_two_images(name):
-    det = make(name).eval()
-    x = batch(det.input_policy.crop_size)
-    with torch.no_grad():
-        out = det(x)
-    assert out.shape == (2,) and torch.isfinite(out).all()
-    assert not torch.allclose(out[0], out[1])
-    assert det.attribution_layers()
-
-
-@pytest.mark.parametrize("name", ALL)
-def test_save_load_round_trip(name, tmp_path):
-    det = fitted_gbm() if name == "texture-gbm" else make(name, seed=1)
-    if name != "texture-gbm":  # move BatchNorm running stats off their init so a lost buffer shows
-        det.train()
-        with torch.no_grad():
-            det(batch(det.input_policy.crop_size, n=4, seed=5))
-    model = CalibratedModel(det, ModelInfo(detector=name, name=f"tiny-{name}"))
-    x = batch(det.input_policy.crop_size, n=3, seed=3)
-    before = model.logits(x)
-    loaded = CalibratedModel.load(model.save(tmp_path / "m"))
-    assert torch.equal(loaded.logits(x), before)
-    assert loaded.detector.config == det.config
-
-
-@pytest.mark.parametrize("name", ALL)
-def test_config_round_trip(name):
-    cls = get_detector_class(name)
-    config = cls.Config.model_validate(SMALL.get(name, {}))
-    again = cls.Config.model_validate(json.loads(config.model_dump_json()))
-    assert again == config and isinstance(again.input, InputPolicy)
-
-
-@pytest.mark.parametrize("name", ALL)
-def test_shipped_toml_config_is_valid(name):
-    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
-    text = (resources.files("synthscan") / "configs" / f"{name}.toml").read_text()
-    config = tomllib.loads(text)
-    cls = get_detector_class(name)
-    assert cls.Config.model_validate(config["detector"]) is not None
-    assert set(config["train"]) >= {"epochs", "batch_size", "lr", "weight_decay", "patience", "seed"}
-    TrainConfig(**{k: v for k, v in config["train"].items()})
-    augment = AugmentConfig(**config["augment"])
-    policy = cls.Config.model_validate(config["detector"]).input
-    if policy.mode == "resize":  # resize detectors train at their input size
-        assert augment.crop_size == policy.crop_size
 
 
 # --- freqnet-wavelet ----------------------------------------------------------------------
@@ -235,7 +175,7 @@ def test_resize_detector_trains_at_its_own_input_size(tmp_path):
     cfg = TrainConfig(epochs=1, batch_size=8)
     assert cfg.augment.crop_size != 32
     model = train_detector("mlp", root, tmp_path / "out", name="tiny-mlp", track=None, train_config=cfg,
-                           detector_config=SMALL["mlp"], progress=lambda _: None)
+                           detector_config=get_detector_class("mlp").small_config, progress=lambda _: None)
     assert model.info.training["config"]["augment"]["crop_size"] == 32
 
 
@@ -245,7 +185,7 @@ def test_spai_trains_through_the_recipe_with_a_frozen_vit(tmp_path):
     cfg = TrainConfig(epochs=2, batch_size=8, pretrain_epochs=1, augment=AugmentConfig(crop_size=32, jpeg_p=0, blur_p=0))
     messages = []
     model = train_detector("spai-style", root, tmp_path / "out", name="tiny-spai", track=None, train_config=cfg,
-                           detector_config=SMALL["spai-style"], progress=messages.append)
+                           detector_config=get_detector_class("spai-style").small_config, progress=messages.append)
     log = [json.loads(line) for line in (tmp_path / "out" / "run" / "log.jsonl").read_text().splitlines()]
     assert log[0]["stage"] == "vit" and np.isfinite(log[0]["loss"])
     assert [r["epoch"] for r in log[1:]] == [1, 2]

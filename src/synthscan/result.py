@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from synthscan.explain.schema import Explanation
+
 Verdict = Literal["ai-generated", "real", "uncertain"]
 
 
@@ -55,7 +57,7 @@ class Tile(BaseModel):
 
 class ScanResult(BaseModel):
     path: str
-    status: Literal["ok", "error"] = "ok"
+    status: Literal["ok", "error", "skipped"] = "ok"  # skipped: passed over by a folder walk
     sha256: str | None = None
     width: int | None = None
     height: int | None = None
@@ -71,8 +73,7 @@ class ScanResult(BaseModel):
     error: Notice | None = None
     warnings: list[Notice] = Field(default_factory=list)
     tile_scores: list[Tile] = Field(default_factory=list)
-    # Filled by later stages; kept generic so they plug in without changing this class.
-    explanation: dict[str, Any] | None = None
+    explanation: Explanation | None = None  # `Scanner(explain=...)`, `synthscan explain`
     provenance: dict[str, Any] | None = None
 
     @property

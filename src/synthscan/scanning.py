@@ -1,8 +1,8 @@
 """Scanning: files in, one `ScanResult` per file out, streamed in input order.
 
-Decoding runs in a thread pool one chunk ahead of inference; tiles from several images share
-batches; per-tile logits are averaged per image and then calibrated (see
-`synthscan.detectors.tiling` for the tiling rule). A file that fails to load becomes an error
+Decoding runs in a thread pool one chunk ahead of inference; each chunk is scored by
+`CalibratedModel.score_many` (tiles from several images share batches; per-tile logits are
+averaged per image and then calibrated, see `synthscan.detectors.tiling` for the tiling rule). A file that fails to load becomes an error
 result and the stream goes on.
 """
 
@@ -15,12 +15,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
-from synthscan.detectors.base import CalibratedModel
+from synthscan.detectors.base import CalibratedModel, ImageScore
 from synthscan.detectors.registry import DEFAULT_MODEL, load_model
-from synthscan.detectors.tiling import make_tiles, score_tiles
 from synthscan.io import ImageLoadError, LoadedImage, load_image
 from synthscan.io.loading import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from synthscan.result import Decision, Notice, ScanResult, Tile
@@ -81,26 +77,22 @@ class Scanner:
 
     def _score_loaded(self, loaded: list[tuple[str, tuple[LoadedImage | ImageLoadError, float]]]) -> Iterator[ScanResult]:
         policy = self.model.input_policy
-        tiles = {}
-        for i, (_, (item, _)) in enumerate(loaded):
-            if isinstance(item, LoadedImage):
-                tiles[i] = make_tiles(item.rgb, policy)
+        images = {i: item for i, (_, (item, _)) in enumerate(loaded) if isinstance(item, LoadedImage)}
         start = time.perf_counter()
-        raw = score_tiles(self.model.logits, list(tiles.values()), self.batch_size)
-        seconds_per_tile = (time.perf_counter() - start) / max(1, sum(len(t) for t in raw))
-        logits = {i: self.model.calibrate_logits(torch.from_numpy(z)).numpy() for i, z in zip(tiles, raw)}
+        scores = dict(zip(images, self.model.score_many([im.rgb for im in images.values()],
+                                                         batch_size=self.batch_size, decision=self.decision)))
+        seconds_per_tile = (time.perf_counter() - start) / max(1, sum(len(s.boxes) for s in scores.values()))
 
         for i, (path, (item, load_seconds)) in enumerate(loaded):
             if isinstance(item, ImageLoadError):
                 yield ScanResult(path=path, status="error", error=item.notice(), seconds=load_seconds,
                                  model=self.model.name, model_version=self.model.version)
                 continue
-            tile_logits = logits[i]
-            p_fake = float(1.0 / (1.0 + np.exp(-tile_logits.mean())))
+            score = scores[i]
             warnings = list(item.warnings)
-            if tiles[i].upscaled:
+            if score.upscaled:
                 warnings.append(Notice(code="upscaled", message=f"smaller than the {policy.crop_size}px crop: upscaled"))
-            if tiles[i].padded:
+            if score.padded:
                 warnings.append(Notice(code="padded", message=f"smaller than the {policy.crop_size}px crop: mirror-padded"))
             result = ScanResult(
                 path=path,
@@ -108,33 +100,29 @@ class Scanner:
                 width=item.width,
                 height=item.height,
                 format=item.format,
-                p_fake=p_fake,
-                verdict=self.decision.verdict(p_fake),
-                threshold=self.decision.threshold,
+                p_fake=score.p_fake,
+                verdict=score.verdict,
+                threshold=score.threshold,
                 model=self.model.name,
                 model_version=self.model.version,
-                tiles=len(tile_logits),
-                padded=tiles[i].padded,
-                seconds=load_seconds + seconds_per_tile * len(tile_logits),
+                tiles=len(score.boxes),
+                padded=score.padded,
+                seconds=load_seconds + seconds_per_tile * len(score.boxes),
                 warnings=warnings,
-                tile_scores=[
-                    Tile(box=box, p_fake=float(1.0 / (1.0 + np.exp(-z)))) for box, z in zip(tiles[i].boxes, tile_logits)
-                ],
+                tile_scores=[Tile(box=box, p_fake=p) for box, p in zip(score.boxes, score.tile_p_fake)],
             )
             if self.explain_options is not None:
-                self._explain(item, result)
+                self._explain(item, score, result)
             yield result
 
-    def _explain(self, image: LoadedImage, result: ScanResult) -> None:
+    def _explain(self, image: LoadedImage, score: ImageScore, result: ScanResult) -> None:
         """Attach the explanation; a failure becomes a warning so the verdict is not lost."""
         from synthscan.explain import explain_image
 
         try:
-            explanation = explain_image(self.model, image, result=result, **self.explain_options)
+            result.explanation = explain_image(self.model, image, score=score, **self.explain_options)
         except Exception as exc:  # noqa: BLE001 - one bad explanation must not stop a batch
             result.warnings.append(Notice(code="explain-failed", message=f"{type(exc).__name__}: {exc}"))
-            return
-        result.explanation = explanation.model_dump(mode="json")
 
 
 def scan(

@@ -20,6 +20,8 @@ from synthscan.cli.scan import (
     explain_options,
     write_html_report,
 )
+from synthscan.explain.attribution import METHODS, TARGETS
+from synthscan.explain.schema import Explanation
 from synthscan.output import result_record
 from synthscan.result import ExitCode, ScanResult
 
@@ -30,24 +32,24 @@ def print_explanations(results: list[ScanResult], console: Console) -> None:
         if not r.ok:
             console.print(f"[bold]{escape(r.path)}[/]: [bold magenta]error[/] {r.error.code}: {escape(r.error.message)}")
             continue
-        e = r.explanation or {}
+        e = r.explanation or Explanation()
         console.print(f"[bold]{escape(r.path)}[/]: [{VERDICT_STYLE[r.verdict]}]{r.verdict}[/] p_fake {r.p_fake:.3f}")
         table = Table(show_header=True, box=None, pad_edge=False)
         for col in ("evidence", "what", "score", "where"):
             table.add_column(col, overflow="fold")
-        for region in e.get("regions", []):
-            table.add_row("region", region["source"], f"{region['score']:.2f}", ",".join(map(str, region["box"])))
-        for a in e.get("artifacts", []):
-            where = ",".join(map(str, a["box"] or ()))
-            if a.get("extent") == "image":  # a property of the whole image; the box is where it peaks
+        for region in e.regions:
+            table.add_row("region", region.source, f"{region.score:.2f}", ",".join(map(str, region.box)))
+        for a in e.artifacts:
+            where = ",".join(map(str, a.box or ()))
+            if a.extent == "image":  # a property of the whole image; the box is where it peaks
                 where = f"whole image, peak {where}" if where else "whole image"
-            table.add_row(a["evidence"], escape(a["name"]), f"{a['score']:.2f}", where)
-        for m in e.get("maps", []):
-            table.add_row("map", escape(m["title"]), "", escape(m.get("path") or "(embedded)"))
+            table.add_row(a.evidence, escape(a.name), f"{a.score:.2f}", where)
+        for m in e.maps:
+            table.add_row("map", escape(m.title), "", escape(m.path or "(embedded)"))
         console.print(table)
-        if narrative := e.get("narrative"):
-            console.print(escape(narrative["summary"]), soft_wrap=True)
-        for warning in e.get("warnings", []) + [w.message for w in r.warnings]:
+        if e.narrative:
+            console.print(escape(e.narrative.summary), soft_wrap=True)
+        for warning in e.warnings + [w.message for w in r.warnings]:
             console.print(f"[yellow]note:[/] {escape(warning)}")
         console.print()
 
@@ -56,8 +58,9 @@ def print_explanations(results: list[ScanResult], console: Console) -> None:
 def explain(
     paths: list[str] = typer.Argument(..., help="Image files or folders."),
     model: str = typer.Option("synthscan-default", "--model", "-m", help="Bundled model name or path to a model .json."),
-    methods: list[str] = typer.Option(["gradcam"], "--method", help="Attribution method (repeatable): gradcam, "
-                                      "saliency, guided-backprop, integrated-gradients, occlusion, kernel-shap, lime, activations, tile-scores."),
+    methods: list[str] = typer.Option(None, "--method", help="Attribution method (repeatable): "
+                                      f"{', '.join(METHODS)}. Default: the model's own (gradcam, or tile-scores "
+                                      "for detectors without gradients)."),
     target: str = typer.Option("fake", help="Explain the 'fake' or the 'real' output."),
     maps_dir: Path = typer.Option(None, "--maps-dir", help="Write the maps as PNG files here."),
     embed_maps: bool = typer.Option(False, "--embed-maps", help="Embed the maps in the output as base64 PNG."),
@@ -72,14 +75,13 @@ def explain(
 
     Exit code 0: every file explained; 1: some files failed (listed with a reason code); 2: usage error.
     """
-    from synthscan.explain.attribution import METHODS, TARGETS
     from synthscan.io import iter_image_paths
     from synthscan.scanning import Scanner
 
     err = Console(stderr=True)
     if fmt not in ("table", "json"):
         raise typer.BadParameter("--format must be table or json")
-    if unknown := [m for m in methods if m not in METHODS]:
+    if unknown := [m for m in methods or [] if m not in METHODS]:
         raise typer.BadParameter(f"unknown --method {', '.join(unknown)}; known: {', '.join(METHODS)}")
     if target not in TARGETS:
         raise typer.BadParameter("--target must be fake or real")
@@ -90,7 +92,7 @@ def explain(
         err.print("error: no images given")
         raise typer.Exit(ExitCode.USAGE)
     options = explain_options(maps_dir=maps_dir, embed=embed_maps or report is not None, narrator=narrator, clip=clip,
-                              clip_thresholds=clip_thresholds, methods=tuple(methods), target=target)
+                              clip_thresholds=clip_thresholds, methods=tuple(methods) if methods else None, target=target)
     try:
         scanner = Scanner(model, explain=options)
     except (FileNotFoundError, KeyError, ValueError) as exc:

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from synthscan.cli.main import app
 from synthscan.output import CSV_FIELDS, FORMATS, ResultWriter, format_from_suffix, result_record
-from synthscan.result import ExitCode, ScanResult
+from synthscan.result import ExitCode, Notice, ScanResult
 
 VERDICT_STYLE = {"ai-generated": "bold red", "real": "green", "uncertain": "yellow"}
 # Paths listed before scanning starts, so that the progress bar has a total. Beyond this many the
@@ -34,6 +34,8 @@ def print_table(results: list[ScanResult], console: Console) -> None:
             note = ", ".join(w.code for w in r.warnings)
             table.add_row(escape(r.path), f"[{VERDICT_STYLE[r.verdict]}]{r.verdict}[/]", f"{r.p_fake:.3f}",
                           f"{r.width}x{r.height}", str(r.tiles), note)
+        elif r.status == "skipped":
+            table.add_row(escape(r.path), "[dim]skipped[/]", "", "", "", r.error.code)
         else:
             table.add_row(escape(r.path), "[bold magenta]error[/]", "", "", "", escape(f"{r.error.code}: {r.error.message}"))
     console.print(table)
@@ -62,6 +64,10 @@ def scan(
     list_file: Path = typer.Option(None, "--list", help="A file with one path per line."),
     include: list[str] = typer.Option([], help="Glob of files to keep when walking folders (repeatable)."),
     exclude: list[str] = typer.Option([], help="Glob of files to skip when walking folders (repeatable)."),
+    sniff: bool = typer.Option(False, "--sniff", help="In folders, also scan files with no or an unknown extension "
+                               "whose content is an image (hash-named downloads, .bin)."),
+    skipped: bool = typer.Option(False, "--skipped", help="Add a record with status 'skipped' for each file a folder "
+                                 "scan passed over for its extension (JSON, JSONL, CSV, table)."),
     resume: bool = typer.Option(False, help="Skip files already in --out and keep their results."),
     max_pixels: int = typer.Option(100_000_000, help="Refuse images with more pixels (decompression bombs)."),
     max_bytes: int = typer.Option(200 * 1024 * 1024, help="Refuse files larger than this."),
@@ -92,10 +98,13 @@ def scan(
     if not explain and (maps_dir or clip or clip_thresholds or narrator != "template"):
         raise typer.BadParameter("--maps-dir, --narrator, --clip and --clip-thresholds need --explain")
     inputs = list(paths or [])
-    sources = itertools.chain(iter_image_paths(inputs, include=include, exclude=exclude),
+    passed_over: list[str] = []  # files a folder walk skipped for their extension
+    sources = itertools.chain(iter_image_paths(inputs, include=include, exclude=exclude, sniff=sniff,
+                                               on_skip=passed_over.append),
                               read_list_file(str(list_file)) if list_file else ())
     head = list(itertools.islice(sources, COUNTED_PATHS))
-    if not head:
+    if not head and not (skipped and passed_over):
+        report_passed_over(passed_over, err, sniffed=sniff)
         err.print("error: no images given (pass files, folders, --list FILE, or - for stdin)")
         raise typer.Exit(ExitCode.USAGE)
     streaming = len(head) == COUNTED_PATHS  # maybe more: the total is unknown
@@ -121,6 +130,17 @@ def scan(
 
     failed, scanned, shown, reported = 0, 0, [], []
     stream_csv = csv_writer(sys.stdout) if fmt == "csv" and not out else None
+
+    def emit(result: ScanResult) -> None:
+        if writer:
+            writer.write(result)
+        elif fmt == "jsonl":
+            print(json.dumps(result_record(result)), flush=True)
+        elif stream_csv:
+            stream_csv.writerow(result.flat())
+        else:
+            shown.append(result)
+
     progress = Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         console=err, disable=not err.is_terminal or (total is not None and total < 2), transient=True)
     try:
@@ -131,15 +151,11 @@ def scan(
                 failed += not result.ok
                 if report:
                     reported.append(result)
-                if writer:
-                    writer.write(result)
-                elif fmt == "jsonl":
-                    print(json.dumps(result_record(result)), flush=True)
-                elif stream_csv:
-                    stream_csv.writerow(result.flat())
-                else:
-                    shown.append(result)
+                emit(result)
                 progress.advance(task)
+            if skipped:  # after the walk: only then is the list complete
+                for result in skipped_results(passed_over, done, sniff):
+                    emit(result)
     except KeyboardInterrupt:
         if writer:
             writer.__exit__(KeyboardInterrupt)
@@ -154,6 +170,7 @@ def scan(
         print_table(shown, Console())
     if report:
         write_html_report(reported, report, scanner, maps_dir, err)
+    report_passed_over(passed_over, err, listed=skipped, sniffed=sniff)
     if failed:
         err.print(f"{failed} of {scanned} file(s) could not be scanned")
     raise typer.Exit(ExitCode.SOME_FAILED if failed else ExitCode.OK)
@@ -172,6 +189,27 @@ def write_html_report(results: list[ScanResult], path: Path, scanner, maps_dir: 
 
     write_report(results, path, decision=scanner.decision, maps_dir=maps_dir)
     err.print(f"wrote {path}")
+
+
+def skipped_results(paths: list[str], done: set[str], sniffed: bool):
+    """A `skipped` record for each file a folder walk passed over (not those already in --out)."""
+    from synthscan.io.errors import REASONS, UNKNOWN_EXTENSION
+
+    message = ("A folder scan passed over the file: neither its extension nor its content is an image's."
+               if sniffed else REASONS[UNKNOWN_EXTENSION])
+    notice = Notice(code=UNKNOWN_EXTENSION, message=message)
+    return (ScanResult(path=p, status="skipped", error=notice) for p in paths if p not in done)
+
+
+def report_passed_over(paths: list[str], err: Console, *, listed: bool = False, sniffed: bool = False,
+                       shown: int = 3) -> None:
+    """One line on stderr: how many files the folder walk passed over, and a few of them."""
+    if not paths:
+        return
+    names = ", ".join(escape(p) for p in paths[:shown]) + (", ..." if len(paths) > shown else "")
+    hint = "" if listed else "; --skipped lists them" + ("" if sniffed else ", --sniff scans those whose content is an image")
+    what = "with neither an image extension nor image content" if sniffed else "without an image extension"
+    err.print(f"skipped {len(paths)} file(s) {what} ({names}){hint}", highlight=False)
 
 
 def csv_writer(stream):

@@ -1,18 +1,6 @@
-"""The detector zoo. Importing this package registers every built-in detector."""
+"""The detector zoo: one module per detector, found by `catalog.py` (no list to keep here)."""
 
-from synthscan.detectors import (  # noqa: F401  (each registers itself)
-    backbone,
-    freqnet_wavelet,
-    lenet,
-    mlp,
-    npr,
-    resnet18_scratch,
-    rine,
-    spai_style,
-    spectral_dae,
-    texture_gbm,
-)
-from synthscan.detectors.base import CalibratedModel, Detector, InputPolicy, ModelInfo
+from synthscan.detectors.base import CalibratedModel, Detector, DetectorConfig, ImageScore, InputPolicy, ModelInfo
 from synthscan.detectors.registry import (
     DEFAULT_MODEL,
     get_detector_class,
@@ -26,6 +14,8 @@ __all__ = [
     "CalibratedModel",
     "DEFAULT_MODEL",
     "Detector",
+    "DetectorConfig",
+    "ImageScore",
     "InputPolicy",
     "ModelInfo",
     "get_detector_class",

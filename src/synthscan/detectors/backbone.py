@@ -21,13 +21,12 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 from torch import nn
 
-from synthscan.detectors.base import Detector, InputPolicy
+from synthscan.detectors.base import Detector, DetectorConfig, InputPolicy
 from synthscan.detectors.npr import SpatialAttention
 from synthscan.detectors.pretrained import build_hf_model, keep_out_of_state_dict, unavailable
-from synthscan.detectors.registry import register_detector
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -59,7 +58,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-class BackboneConfig(BaseModel):
+class BackboneConfig(DetectorConfig):
     input: InputPolicy = Field(
         default_factory=lambda: InputPolicy(mode="resize", crop_size=224, max_tiles=1, mean=IMAGENET_MEAN, std=IMAGENET_STD)
     )
@@ -155,9 +154,10 @@ def build_timm(c: BackboneConfig) -> nn.Module:
         raise unavailable(name, exc) from exc
 
 
-@register_detector
 class BackboneDetector(Detector):
     name = "backbone"
+    small_config = dict(input=InputPolicy(mode="resize", crop_size=64), arch="resnet50", head="mlp", mlp_hidden=(8,),
+                        arch_config=dict(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1]))  # for the contract test and smoke runs
     Config = BackboneConfig
 
     def __init__(self, config: BackboneConfig | None = None):

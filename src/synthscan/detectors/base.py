@@ -1,48 +1,56 @@
-"""The detector interface every model in the zoo implements.
+"""The detector interface every model in the zoo implements, and the calibrated model a scan runs.
 
-A detector is a `torch.nn.Module` with:
-- `Config`: a pydantic model of its hyper-parameters (saved as JSON next to the weights);
-- `input_policy`: how images reach it (native-resolution tiles or a resize, crop size, and the
-  normalisation it applies itself);
+A detector is a `torch.nn.Module` subclass of `Detector`; defining it with a `name` registers it.
+It has:
+- `name` and `Config`: a `DetectorConfig` (pydantic) of its hyper-parameters, saved as JSON next
+  to the weights; its `input` field is the `InputPolicy` (tiles or resize, crop size, and the
+  normalisation `normalise` applies);
 - `forward(x)`: a float batch (N, 3, H, W) in [0, 1] -> raw logits (N,) for "fake";
-- `attribution_layers()`: named modules that Grad-CAM and activation maps should hook.
+- optional hooks with working defaults, so neither the trainer nor the explainer has to probe
+  for methods by name: `training_loss`, `trainable_parameters`, `real_only_stages` +
+  `stage_loss` (pre-training on real photos), `fits_in_one_shot` + `fit_arrays` (models fitted in
+  one go rather than by SGD), `attribution_layers`, `default_attribution`, `denoiser`, and
+  `small_config` (a tiny configuration for tests).
 
-`CalibratedModel` wraps a detector with what turns its logit into a probability and a verdict
-(Platt scaling, threshold, uncertain band) plus the metadata saved with trained weights.
+`CalibratedModel` wraps a detector with what turns its logits into a probability and a verdict
+(Platt scaling, threshold, uncertain band) plus the metadata saved with trained weights. Its
+`score` / `score_many` is the one scoring path: scans, the trainer's validation, recipes,
+tile-score maps and benchmarks all call it.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
+import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+import torch.nn.functional as F
+from pydantic import BaseModel, Field
 from safetensors.torch import load_file, save_file
+from scipy.special import expit
 
-from synthscan.result import Decision
+from synthscan.detectors import catalog
+from synthscan.detectors.policy import InputPolicy
+from synthscan.detectors.tiling import make_tiles, score_tiles
+from synthscan.result import Decision, Verdict
+
+__all__ = [
+    "FORMAT_VERSION", "Calibration", "CalibratedModel", "Detector", "DetectorConfig", "ImageScore",
+    "InputPolicy", "ModelInfo",
+]  # fmt: skip
 
 FORMAT_VERSION = 1
+Box = tuple[int, int, int, int]
 
 
-class InputPolicy(BaseModel):
-    """How an image of any size becomes the detector's input.
+class DetectorConfig(BaseModel):
+    """The base of every detector's `Config`: the input policy is part of the interface."""
 
-    mode="tiles": trace detectors see native pixels only. The image is covered by
-    crop_size x crop_size tiles (see `synthscan.detectors.tiling`), never rescaled.
-    mode="resize": semantic detectors (CLIP, ViT) see the whole image resized to crop_size.
-    Images smaller than the crop are padded (mirrored) or upscaled (bicubic), flagged in results.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    mode: Literal["tiles", "resize"] = "tiles"
-    crop_size: int = 256
-    max_tiles: int = 16
-    small_image: Literal["pad", "upscale"] = "pad"
-    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    input: InputPolicy = Field(default_factory=InputPolicy)
 
 
 class Calibration(BaseModel):
@@ -52,21 +60,38 @@ class Calibration(BaseModel):
     bias: float = 0.0
     fitted_on: str | None = None
 
+    def apply(self, logits: Any) -> np.ndarray:
+        """Calibrated P(fake) of raw logits (any shape), in float64: the one place this is computed."""
+        return expit(self.scale * np.asarray(logits, dtype=np.float64) + self.bias)
+
 
 class Detector(torch.nn.Module):
     name: ClassVar[str]
-    Config: ClassVar[type[BaseModel]]
+    Config: ClassVar[type[DetectorConfig]] = DetectorConfig
+    # Whether the trainer calls `fit_arrays` once instead of running SGD (texture-gbm).
+    fits_in_one_shot: ClassVar[bool] = False
+    # The attribution method `synthscan explain` uses by default for this detector.
+    default_attribution: ClassVar[str] = "gradcam"
+    # The smallest working `Config` values (fast on a CPU): the contract test builds every
+    # registered detector with them, so a new detector is tested without editing any test.
+    small_config: ClassVar[dict[str, Any]] = {}
 
-    def __init__(self, config: BaseModel | None = None):
+    def __init_subclass__(cls, **kwargs):
+        """A subclass that sets its own `name` is registered: `synthscan --detector NAME` finds it."""
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            catalog.register(cls)
+
+    def __init__(self, config: DetectorConfig | None = None):
         super().__init__()
         self.config = config if config is not None else self.Config()
 
     @property
     def input_policy(self) -> InputPolicy:
-        # Every detector's Config has an `input: InputPolicy` field.
         return self.config.input
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """(x - mean) / std of the input policy; detectors whose policy sets them call it first."""
         policy = self.input_policy
         mean = torch.tensor(policy.mean, device=x.device).view(1, 3, 1, 1)
         std = torch.tensor(policy.std, device=x.device).view(1, 3, 1, 1)
@@ -75,14 +100,37 @@ class Detector(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    # --- training hooks -------------------------------------------------------------------
+    def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The loss of a labelled batch (y = 1 for fake); binary cross-entropy unless overridden."""
+        return F.binary_cross_entropy_with_logits(self(x), y)
+
+    def trainable_parameters(self) -> Iterable[torch.nn.Parameter]:
+        """What the classifier's optimiser updates (real-only stages are excluded by overriding)."""
+        return self.parameters()
+
+    def real_only_stages(self) -> list[str]:
+        """Sub-modules the trainer fits on real photos first and then freezes, in order (each is
+        `self.<name>` and trained with `stage_loss(name, batch)`). Most detectors have none."""
+        return []
+
+    def stage_loss(self, stage: str, real: torch.Tensor) -> torch.Tensor:
+        """The loss of real-only stage `stage` on a batch of real photos."""
+        raise NotImplementedError(f"{self.name} declares stage {stage!r} but no stage_loss for it")
+
+    def fit_arrays(self, images: Iterable[np.ndarray], labels: Sequence[int]) -> dict:
+        """Fit in one go on (H, W, 3) uint8 images; only when `fits_in_one_shot`. Returns a summary."""
+        raise NotImplementedError(f"{self.name} is trained by SGD, not fitted in one shot")
+
+    # --- explanation hooks ----------------------------------------------------------------
     def attribution_layers(self) -> dict[str, torch.nn.Module]:
         """Layers for Grad-CAM / activation maps, the first being the default."""
         return {}
 
-    def real_only_stages(self) -> list[str]:
-        """Sub-modules the trainer fits on real photos first and then freezes, in order; each
-        `self.<name>` has a `self.<name>_loss(real_batch)`. Most detectors have none."""
-        return []
+    def denoiser(self) -> torch.nn.Module | None:
+        """A module mapping a [0, 1] grey batch (N, 1, H, W) to its denoised version, whose
+        difference is the noise residual the trace views show; None: a high-pass filter is used."""
+        return None
 
 
 class ModelInfo(BaseModel):
@@ -98,12 +146,31 @@ class ModelInfo(BaseModel):
     training: dict[str, Any] = Field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ImageScore:
+    """A model's score of one image: every consumer reads its verdict from here."""
+
+    p_fake: float  # calibrated, of the mean tile logit
+    verdict: Verdict
+    threshold: float
+    boxes: list[Box]  # the tiles scored, in image pixels
+    tile_p_fake: list[float]  # calibrated P(fake) per tile
+    raw_logit: float | None = None  # mean raw tile logit (what calibration is fitted on); None if unknown
+    padded: bool = False
+    upscaled: bool = False
+
+
 class CalibratedModel:
     """A detector plus calibration and decision rule: what `scan` runs."""
 
     def __init__(self, detector: Detector, info: ModelInfo):
         self.detector = detector.eval()
         self.info = info
+
+    @classmethod
+    def uncalibrated(cls, detector: Detector) -> "CalibratedModel":
+        """A detector with identity calibration (training, before a calibration is fitted)."""
+        return cls(detector, ModelInfo(detector=detector.name, name=detector.name))
 
     @property
     def name(self) -> str:
@@ -121,10 +188,38 @@ class CalibratedModel:
         c = self.info.calibration
         return c.scale * logits + c.bias
 
+    def probability(self, raw_logits: Any) -> np.ndarray:
+        """Calibrated P(fake) of raw logits."""
+        return self.info.calibration.apply(raw_logits)
+
     @torch.inference_mode()
     def logits(self, batch: torch.Tensor) -> torch.Tensor:
         """Raw (uncalibrated) logits for a float batch in [0, 1]."""
         return self.detector(batch).float()
+
+    def score(self, rgb: np.ndarray, decision: Decision | None = None) -> ImageScore:
+        """Score one (H, W, 3) uint8 image (see `score_many`)."""
+        return self.score_many([rgb], decision=decision)[0]
+
+    def score_many(
+        self, images: Sequence[np.ndarray], *, batch_size: int = 32, decision: Decision | None = None
+    ) -> list[ImageScore]:
+        """Score images, tiles of several images sharing batches (`synthscan.detectors.tiling`):
+        the image's P(fake) is the calibrated mean of its tiles' raw logits, and its verdict is
+        `decision` (default: the model's own) applied to it."""
+        decision = decision or self.info.decision
+        tiles = [make_tiles(rgb, self.input_policy) for rgb in images]
+        first = next(self.detector.parameters(), None)
+        device = first.device if first is not None else None  # parameter-free (texture-gbm): the CPU
+        scores = []
+        for t, raw in zip(tiles, score_tiles(self.logits, tiles, batch_size, device=device)):
+            mean = float(raw.astype(np.float64).mean())
+            p_fake = float(self.probability(mean))
+            scores.append(ImageScore(
+                p_fake=p_fake, verdict=decision.verdict(p_fake), threshold=decision.threshold, boxes=t.boxes,
+                tile_p_fake=self.probability(raw).tolist(), raw_logit=mean, padded=t.padded, upscaled=t.upscaled,
+            ))
+        return scores
 
     def save(self, path: str | Path) -> Path:
         """Write `<path>.safetensors` and `<path>.json`; returns the JSON path."""
@@ -141,15 +236,13 @@ class CalibratedModel:
 
     @classmethod
     def load(cls, json_path: str | Path, map_location: str = "cpu") -> "CalibratedModel":
-        from synthscan.detectors.registry import get_detector_class
-
         json_path = Path(json_path)
         info = ModelInfo.model_validate(json.loads(json_path.read_text()))
         if info.format_version > FORMAT_VERSION:
             raise ValueError(
                 f"{json_path} was saved by a newer synthscan (format {info.format_version}); upgrade"
             )
-        detector_cls = get_detector_class(info.detector)
+        detector_cls = catalog.get(info.detector)
         detector = detector_cls(detector_cls.Config.model_validate(info.config))
         state = load_file(str(json_path.with_suffix(".safetensors")), device=map_location)
         detector.load_state_dict(state)

@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, Field
+from pydantic import Field
 from torch import nn
 
-from synthscan.detectors.base import Detector, InputPolicy
-from synthscan.detectors.registry import register_detector
+from synthscan.detectors.base import Detector, DetectorConfig, InputPolicy
 
 
 def high_pass(x: torch.Tensor, cutoff: float) -> torch.Tensor:
@@ -128,7 +127,7 @@ class Bottleneck(nn.Module):
         return F.relu(self.body(x) + self.shortcut(x))
 
 
-class FreqNetConfig(BaseModel):
+class FreqNetConfig(DetectorConfig):
     # 128-px tiles (a 256x256 image is 4 tiles); the report trained on 32x32 CIFAKE images.
     input: InputPolicy = Field(default_factory=lambda: InputPolicy(mode="tiles", crop_size=128, max_tiles=16))
     freqnet: bool = True  # the FreqNet branch (HFRFS + FCL) fused into the ResNet
@@ -141,9 +140,9 @@ class FreqNetConfig(BaseModel):
     dropout: float = 0.2
 
 
-@register_detector
 class FreqNetWaveletDetector(Detector):
     name = "freqnet-wavelet"
+    small_config = dict(input=InputPolicy(crop_size=32), widths=(8, 8, 16, 16))  # for the contract test and smoke runs
     Config = FreqNetConfig
 
     def __init__(self, config: FreqNetConfig | None = None):

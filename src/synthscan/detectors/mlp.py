@@ -9,26 +9,25 @@ it is 3,072). A floor for the zoo: what pixels alone give without any spatial pr
 from __future__ import annotations
 
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 from torch import nn
 
-from synthscan.detectors.base import Detector, InputPolicy
-from synthscan.detectors.registry import register_detector
+from synthscan.detectors.base import Detector, DetectorConfig, InputPolicy
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-class MLPConfig(BaseModel):
+class MLPConfig(DetectorConfig):
     input: InputPolicy = Field(
         default_factory=lambda: InputPolicy(mode="resize", crop_size=32, mean=IMAGENET_MEAN, std=IMAGENET_STD)
     )
     hidden: tuple[int, int] = (128, 32)
 
 
-@register_detector
 class MLPDetector(Detector):
     name = "mlp"
+    small_config = dict(hidden=(16, 8))  # for the contract test and smoke runs
     Config = MLPConfig
 
     def __init__(self, config: MLPConfig | None = None):

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, Field
+from pydantic import Field
 from torch import nn
 
-from synthscan.detectors.base import Detector, InputPolicy
-from synthscan.detectors.registry import register_detector
+from synthscan.detectors.base import Detector, DetectorConfig, InputPolicy
 
 
 def npr_residual(x: torch.Tensor, factor: int) -> torch.Tensor:
@@ -62,7 +61,7 @@ class ResidualConv(nn.Module):
         return F.relu(x + self.conv(x))
 
 
-class NPRConfig(BaseModel):
+class NPRConfig(DetectorConfig):
     input: InputPolicy = Field(default_factory=lambda: InputPolicy(mode="tiles", crop_size=256))
     scales: tuple[int, ...] = (2, 4)
     multiscale_fusion: bool = True  # learned softmax weights over scales; False: first scale only
@@ -73,9 +72,9 @@ class NPRConfig(BaseModel):
     dropout: float = 0.2
 
 
-@register_detector
 class NPRDetector(Detector):
     name = "npr"
+    small_config = dict(input=InputPolicy(crop_size=64), widths=(8, 8, 16, 16))  # for the contract test and smoke runs
     Config = NPRConfig
 
     def __init__(self, config: NPRConfig | None = None):

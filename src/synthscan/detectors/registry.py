@@ -1,7 +1,7 @@
 """Detectors by name, and trained models by name or path.
 
-A detector module registers its class with `@register_detector`; importing
-`synthscan.detectors` imports every built-in detector module. Trained models ("weights") are
+Defining a `Detector` subclass with a `name` registers it; the first lookup imports every
+built-in detector module and every plug-in (see `catalog.py`). Trained models ("weights") are
 `<name>.json` + `<name>.safetensors` pairs: those bundled in `synthscan/weights/` are found by
 name, anything else by path.
 """
@@ -11,32 +11,25 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from synthscan.detectors import catalog
 from synthscan.detectors.base import CalibratedModel, Detector, ModelInfo
 
-_DETECTORS: dict[str, type[Detector]] = {}
 DEFAULT_MODEL = "synthscan-default"
 
 
 def register_detector(cls: type[Detector]) -> type[Detector]:
-    if cls.name in _DETECTORS and _DETECTORS[cls.name] is not cls:
-        raise ValueError(f"detector name {cls.name!r} registered twice")
-    _DETECTORS[cls.name] = cls
-    return cls
+    """Register a detector class by its `name` (subclassing `Detector` already does; kept for
+    callers that register explicitly)."""
+    return catalog.register(cls)
 
 
 def get_detector_class(name: str) -> type[Detector]:
-    import synthscan.detectors  # noqa: F401  (registers the built-ins)
-
-    try:
-        return _DETECTORS[name]
-    except KeyError:
-        raise KeyError(f"unknown detector {name!r}; known: {', '.join(sorted(_DETECTORS))}") from None
+    return catalog.get(name)
 
 
 def list_detectors() -> dict[str, type[Detector]]:
-    import synthscan.detectors  # noqa: F401
-
-    return dict(sorted(_DETECTORS.items()))
+    """Every detector class by name: built-ins, registered ones and plug-ins."""
+    return catalog.all_detectors()
 
 
 def bundled_weights_dir() -> Path:

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, Field
+from pydantic import Field
 from torch import nn
 
-from synthscan.detectors.base import Detector, InputPolicy
+from synthscan.detectors.base import Detector, DetectorConfig, InputPolicy
 from synthscan.detectors.mlp import IMAGENET_MEAN, IMAGENET_STD
-from synthscan.detectors.registry import register_detector
 
 
 class BasicBlock(nn.Module):
@@ -35,7 +34,7 @@ class BasicBlock(nn.Module):
         return F.relu(self.bn2(self.conv2(h)) + self.shortcut(x))
 
 
-class ResNet18Config(BaseModel):
+class ResNet18Config(DetectorConfig):
     input: InputPolicy = Field(
         default_factory=lambda: InputPolicy(mode="resize", crop_size=32, mean=IMAGENET_MEAN, std=IMAGENET_STD)
     )
@@ -43,9 +42,9 @@ class ResNet18Config(BaseModel):
     blocks: tuple[int, int, int, int] = (2, 2, 2, 2)
 
 
-@register_detector
 class ResNet18ScratchDetector(Detector):
     name = "resnet18-scratch"
+    small_config = dict(widths=(8, 8, 16, 16))  # for the contract test and smoke runs
     Config = ResNet18Config
 
     def __init__(self, config: ResNet18Config | None = None):

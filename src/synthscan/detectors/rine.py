@@ -26,19 +26,18 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, Field
+from pydantic import Field
 from torch import nn
 
-from synthscan.detectors.base import Detector, InputPolicy
+from synthscan.detectors.base import Detector, DetectorConfig, InputPolicy
 from synthscan.detectors.pretrained import build_hf_model, keep_out_of_state_dict
-from synthscan.detectors.registry import register_detector
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 OPENAI_VIT_L14 = "openai/clip-vit-large-patch14"  # the backbone of both published heads
 
 
-class RINEConfig(BaseModel):
+class RINEConfig(DetectorConfig):
     # Semantic detector: the whole image resized to CLIP's 224 px, CLIP's normalisation.
     input: InputPolicy = Field(
         default_factory=lambda: InputPolicy(mode="resize", crop_size=224, max_tiles=1, mean=CLIP_MEAN, std=CLIP_STD)
@@ -115,9 +114,10 @@ def adversarial_examples(
     return x_adv.detach()
 
 
-@register_detector
 class RINEDetector(Detector):
     name = "rine"
+    small_config = dict(input=InputPolicy(mode="resize", crop_size=64), proj_dim=8, vision_config=dict(
+        hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2, image_size=64, patch_size=16))  # for the contract test and smoke runs
     Config = RINEConfig
 
     def __init__(self, config: RINEConfig | None = None):

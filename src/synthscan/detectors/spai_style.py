@@ -27,11 +27,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, Field
+from pydantic import Field
 from torch import nn
 
-from synthscan.detectors.base import Detector, InputPolicy
-from synthscan.detectors.registry import register_detector
+from synthscan.detectors.base import Detector, DetectorConfig, InputPolicy
 
 
 def radial_frequency(h: int, w: int, device=None) -> torch.Tensor:
@@ -81,7 +80,7 @@ class MaskedFrequencyViT(nn.Module):
         return F.fold(pixels, size, self.patch, stride=self.patch)
 
 
-class SpaiStyleConfig(BaseModel):
+class SpaiStyleConfig(DetectorConfig):
     input: InputPolicy = Field(default_factory=lambda: InputPolicy(mode="tiles", crop_size=64, max_tiles=16))
     patch_size: int = 8
     dim: int = 64
@@ -96,9 +95,9 @@ class SpaiStyleConfig(BaseModel):
     dropout: float = 0.3
 
 
-@register_detector
 class SpaiStyleDetector(Detector):
     name = "spai-style"
+    small_config = dict(input=InputPolicy(crop_size=32), dim=16, depth=2, heads=2, spectrum_bins=4)  # for the contract test and smoke runs
     Config = SpaiStyleConfig
 
     def __init__(self, config: SpaiStyleConfig | None = None):
@@ -132,6 +131,12 @@ class SpaiStyleDetector(Detector):
 
     def real_only_stages(self) -> list[str]:
         return ["vit"]
+
+    def stage_loss(self, stage: str, real: torch.Tensor) -> torch.Tensor:
+        return self.vit_loss(real)
+
+    def trainable_parameters(self):
+        return self.classifier_parameters()
 
     def classifier_parameters(self):
         vit = {id(p) for p in self.vit.parameters()}

@@ -20,11 +20,10 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, Field
+from pydantic import Field
 from torch import nn
 
-from synthscan.detectors.base import Detector, InputPolicy
-from synthscan.detectors.registry import register_detector
+from synthscan.detectors.base import Detector, DetectorConfig, InputPolicy
 
 
 class UNetDAE(nn.Module):
@@ -90,7 +89,7 @@ def log_spectrum(residual: torch.Tensor) -> torch.Tensor:
     return (mag - mag.mean((1, 2, 3), keepdim=True)) / (mag.std((1, 2, 3), keepdim=True) + 1e-6)
 
 
-class SpectralDAEConfig(BaseModel):
+class SpectralDAEConfig(DetectorConfig):
     # 128-px tiles: the spectrum's layout depends on the crop size, so training and inference
     # use the same one; a 256x256 image is scored as 4 tiles.
     input: InputPolicy = Field(default_factory=lambda: InputPolicy(mode="tiles", crop_size=128, max_tiles=64))
@@ -105,9 +104,9 @@ class SpectralDAEConfig(BaseModel):
     dropout: float = 0.3
 
 
-@register_detector
 class SpectralDAEDetector(Detector):
     name = "spectral-dae"
+    small_config = dict(input=InputPolicy(crop_size=64), dae_widths=(4, 8, 8), cnn_widths=(4, 8, 8), hidden=16)  # for the contract test and smoke runs
     Config = SpectralDAEConfig
 
     def __init__(self, config: SpectralDAEConfig | None = None):
@@ -162,3 +161,21 @@ class SpectralDAEDetector(Detector):
 
     def attribution_layers(self) -> dict[str, nn.Module]:
         return {"cnn": self.cnn, "dae": self.dae}
+
+    def denoiser(self):
+        return self.denoise
+
+    @torch.inference_mode()
+    def denoise(self, x: torch.Tensor) -> torch.Tensor:
+        """The DAE's output for a [0, 1] batch of any size (the U-Net halves the size at each level:
+        reflect-padded to a multiple of 2**levels, then cropped back)."""
+        h, w = x.shape[-2:]
+        multiple = 2 ** len(self.dae.down)
+        padded = F.pad(x, (0, -w % multiple, 0, -h % multiple), mode="reflect")
+        return self.dae.eval()(padded)[..., :h, :w]
+
+    def stage_loss(self, stage: str, real: torch.Tensor) -> torch.Tensor:
+        return {"sr": self.sr_loss, "dae": self.dae_loss}[stage](real)
+
+    def trainable_parameters(self):
+        return self.classifier_parameters()

@@ -38,14 +38,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from synthscan.colour import BT601_YCBCR
+
 GLCM_LEVELS = 32
 SPAM_DIRECTIONS = {"straight": ((0, 1), (1, 0)), "diagonal": ((1, 1), (1, -1))}
 GRID_PERIOD = 8
 SPECTRUM_BANDS = 16
 # Tiles per pass: a 64-tile chunk of 128-px tiles stays in cache; much larger batches run slower.
 CHUNK_TILES = 64
-# ITU-R BT.601 (JPEG's) RGB -> YCbCr, without the 128 offset (only differences matter here).
-RGB_TO_YCBCR = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+RGB_TO_YCBCR = torch.tensor(BT601_YCBCR, dtype=torch.float32)
 
 
 def _bincount_per_tile(index: torch.Tensor, bins: int, weights: torch.Tensor | None = None) -> torch.Tensor:

@@ -21,10 +21,9 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
-from synthscan.detectors.base import Detector, InputPolicy
-from synthscan.detectors.registry import register_detector
+from synthscan.detectors.base import Detector, DetectorConfig, InputPolicy
 from synthscan.detectors.texture_features import FEATURE_GROUPS, tile_features
 from synthscan.detectors.tiling import make_tiles
 
@@ -35,7 +34,7 @@ TREE_FIELDS = ("tree_value", "tree_feature", "tree_threshold", "tree_missing_lef
                "tree_is_leaf", "baseline")
 
 
-class TextureGBMConfig(BaseModel):
+class TextureGBMConfig(DetectorConfig):
     # 128-px tiles: large enough for stable texture statistics; 4 tiles per 256x256 image.
     input: InputPolicy = Field(default_factory=lambda: InputPolicy(mode="tiles", crop_size=128, max_tiles=16))
     features: list[str] = Field(default_factory=lambda: list(REPORT_002_FEATURES))
@@ -54,9 +53,11 @@ class TextureGBMConfig(BaseModel):
         return groups
 
 
-@register_detector
 class TextureGBMDetector(Detector):
     name = "texture-gbm"
+    small_config = dict(input=InputPolicy(crop_size=32, max_tiles=4), max_iter=15)  # for the contract test and smoke runs
+    fits_in_one_shot = True  # `fit_arrays`, not SGD
+    default_attribution = "tile-scores"  # no gradients and no layers: Grad-CAM cannot explain it
     Config = TextureGBMConfig
 
     def __init__(self, config: TextureGBMConfig | None = None):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from synthscan.detectors.base import InputPolicy
+from synthscan.detectors.policy import InputPolicy
 
 
 @dataclass
@@ -33,11 +33,18 @@ class Tiles:
     upscaled: bool = False
 
 
-def _starts(length: int, crop: int) -> list[int]:
-    n = math.ceil(length / crop)
-    if n == 1:
+def spread_starts(length: int, crop: int, count: int) -> list[int]:
+    """`count` crop starts spread evenly from 0 to `length - crop` (one crop: 0)."""
+    if count <= 1:
         return [0]
-    return [round(i * (length - crop) / (n - 1)) for i in range(n)]
+    return [round(i * (length - crop) / (count - 1)) for i in range(count)]
+
+
+def evenly_spaced(items: list, keep: int) -> list:
+    """`keep` of `items`, evenly spread from the first to the last (all of them if fewer)."""
+    if len(items) <= keep:
+        return items
+    return [items[i] for i in np.linspace(0, len(items) - 1, keep).round().astype(int)]
 
 
 def make_tiles(rgb: np.ndarray, policy: InputPolicy) -> Tiles:
@@ -60,10 +67,8 @@ def make_tiles(rgb: np.ndarray, policy: InputPolicy) -> Tiles:
 
     sy = h / rgb.shape[0] if upscaled else 1.0
     sx = w / rgb.shape[1] if upscaled else 1.0
-    positions = [(y, x) for y in _starts(rgb.shape[0], crop) for x in _starts(rgb.shape[1], crop)]
-    if len(positions) > policy.max_tiles:
-        keep = np.linspace(0, len(positions) - 1, policy.max_tiles).round().astype(int)
-        positions = [positions[i] for i in keep]
+    (ys, xs) = (spread_starts(n, crop, math.ceil(n / crop)) for n in rgb.shape[:2])
+    positions = evenly_spaced([(y, x) for y in ys for x in xs], policy.max_tiles)
     crops = np.stack([rgb[y : y + crop, x : x + crop] for y, x in positions])
     boxes = [
         (int(x * sx), int(y * sy), int(min(w, (x + crop) * sx)), int(min(h, (y + crop) * sy))) for y, x in positions
@@ -78,18 +83,20 @@ def to_tensor_batch(crops: np.ndarray):
     return torch.from_numpy(crops).permute(0, 3, 1, 2).float().div_(255.0)
 
 
-def score_tiles(logit_fn, tiles: list[Tiles], batch_size: int = 32) -> list[np.ndarray]:
+def score_tiles(logit_fn, tiles: list[Tiles], batch_size: int = 32, device=None) -> list[np.ndarray]:
     """Raw logits of every tile, batched across images: one array per image, in order.
 
-    `logit_fn` maps a float batch (N, 3, H, W) to logits (N,): a detector or `CalibratedModel.logits`.
-    Scans and training validation both go through here, so they score images identically.
+    `logit_fn` maps a float batch (N, 3, H, W) to logits (N,): a detector or `CalibratedModel.logits`;
+    batches go to `device` (default: that of the detector's parameters, else the CPU).
+    `CalibratedModel.score_many` calls this for scans, training validation, recipes and maps.
     """
     import torch
 
     if not tiles:
         return []
-    first = next(logit_fn.parameters(), None) if isinstance(logit_fn, torch.nn.Module) else None
-    device = first.device if first is not None else torch.device("cpu")  # parameter-free: texture-gbm
+    if device is None:
+        first = next(logit_fn.parameters(), None) if isinstance(logit_fn, torch.nn.Module) else None
+        device = first.device if first is not None else torch.device("cpu")  # parameter-free: texture-gbm
     crops = np.concatenate([t.crops for t in tiles])
     with torch.inference_mode():
         raw = torch.cat(

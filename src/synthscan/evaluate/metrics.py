@@ -12,7 +12,10 @@ from typing import Any, Literal
 
 import numpy as np
 from scipy.optimize import minimize
+from scipy.special import expit
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score, roc_curve
+
+from synthscan.detectors.base import Calibration
 
 Target = Literal["balanced_accuracy", "accuracy"]
 
@@ -194,7 +197,7 @@ def fit_platt(logits: Any, y_true: Any, *, l2: float = 1e-6) -> tuple[float, flo
 
     def nll(w: np.ndarray) -> tuple[float, np.ndarray]:
         z = w[0] * x + w[1]
-        r = 1 / (1 + np.exp(-z)) - y
+        r = expit(z) - y
         loss = np.mean(np.logaddexp(0, z) - y * z) + l2 * (w @ w) / 2
         return loss, np.array([np.mean(r * x), np.mean(r)]) + l2 * w
 
@@ -203,8 +206,8 @@ def fit_platt(logits: Any, y_true: Any, *, l2: float = 1e-6) -> tuple[float, flo
 
 
 def apply_platt(logits: Any, scale: float, bias: float) -> np.ndarray:
-    """Calibrated P(fake) from logits."""
-    return 1 / (1 + np.exp(-(scale * np.asarray(logits, dtype=float) + bias)))
+    """Calibrated P(fake) from logits (the rule `CalibratedModel` applies)."""
+    return Calibration(scale=scale, bias=bias).apply(logits)
 
 
 def expected_calibration_error(y_true: Any, p: Any, n_bins: int = 15) -> float | None:

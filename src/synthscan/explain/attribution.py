@@ -16,7 +16,8 @@ a known failure elsewhere). Methods, each giving one map per image:
 - "tile-scores": no gradients at all: each half-overlapping crop's P(target), stitched
   (`tile_scores.py`); it works for every tile-based detector.
 
-Images are explained tile by tile, on the same crops `scan` scores (`detectors.tiling`), and
+Each method is a registered class (`methods.py`); importing this module registers them all,
+including "tile-scores" (`tile_scores.py`). Images are explained tile by tile, on the same crops `scan` scores (`detectors.tiling`), and
 the tiles' maps are stitched back to the whole image, averaged where tiles overlap. A map is
 then normalised to 0..1 by its maximum over the image. `top_regions` turns a map into boxes.
 """
@@ -25,41 +26,28 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
-from scipy import ndimage
 
-from synthscan.detectors.base import Detector
+from synthscan.detectors.base import CalibratedModel, Detector
 from synthscan.detectors.tiling import make_tiles, to_tensor_batch
-from synthscan.explain.schema import Region
+from synthscan.explain import tile_scores  # noqa: F401  (registers "tile-scores")
+from synthscan.explain.maps import AttributionMap, scale_to_peak, stitch, top_regions
+from synthscan.explain.methods import TARGETS, AttributionMethod, get_method, method_names
 
-METHODS = (
-    "gradcam", "saliency", "guided-backprop", "integrated-gradients",
-    "occlusion", "kernel-shap", "lime", "activations", "tile-scores",
-)  # fmt: skip
-GRADIENT_METHODS = {"gradcam", "saliency", "guided-backprop", "integrated-gradients"}
-TARGETS = {"real": 0, "fake": 1}
+__all__ = [
+    "METHODS", "TARGETS", "AttributionMap", "attribution_maps", "explain_tiles", "scale_to_peak", "stitch",
+    "supports", "top_regions",
+]  # fmt: skip
+
 BASELINE_GREY = 0.5
 SUPERPIXELS = 48  # SLIC segments per tile for Kernel-SHAP / LIME
 PERTURBATION_SAMPLES = 64  # model calls per tile for Kernel-SHAP / LIME
 IG_STEPS = 16
 TILES_PER_BATCH = 8  # bounds memory for backward passes on large images
-
-
-@dataclass
-class AttributionMap:
-    method: str  # one of METHODS; activation maps are "activations:<layer>"
-    target: str  # "fake" or "real" ("any" for activation maps)
-    values: np.ndarray  # (H, W) float32 in 0..1, the image's size
-    coverage: float  # fraction of the image's pixels the explained tiles cover
-    note: str = ""  # how to read this particular map, when the method's generic note is not enough
-    warnings: list[str] = field(default_factory=list)
-    regions: list[Region] | None = None  # the method's own regions; None: `top_regions` of `values`
 
 
 class TwoClass(torch.nn.Module):
@@ -74,31 +62,117 @@ class TwoClass(torch.nn.Module):
         return torch.stack([-logit, logit], dim=1)
 
 
+class CropMethod(AttributionMethod):
+    """A method that explains the detector's own crops and stitches their maps back together."""
+
+    def attribute(self, model, rgb, target="fake", *, known=None) -> list[AttributionMap]:
+        detector = (model.detector if isinstance(model, CalibratedModel) else model).eval()
+        tiles = make_tiles(rgb, detector.input_policy)
+        crops = to_tensor_batch(tiles.crops)
+        per_layer: dict[str, list[np.ndarray]] = {}
+        for start in range(0, len(crops), TILES_PER_BATCH):
+            batch = crops[start : start + TILES_PER_BATCH]
+            for name, maps in self.crop_maps(detector, batch, TARGETS[target]).items():
+                per_layer.setdefault(name, []).append(maps)
+        out = []
+        resized = tiles.upscaled or detector.input_policy.mode == "resize"
+        for name, chunks in per_layer.items():
+            values, coverage = stitch(np.concatenate(chunks), tiles.boxes, rgb.shape[:2], resized=resized)
+            out.append(AttributionMap(name, target if self.target_dependent else "any", scale_to_peak(values), coverage))
+        return out
+
+    def crop_maps(self, detector: Detector, x: torch.Tensor, target: int) -> dict[str, np.ndarray]:
+        """{map name: (N, crop, crop) maps} for a batch of crops in [0, 1]."""
+        x = x.clone().requires_grad_(self.needs_gradients)  # captum warns when it has to set it
+        maps = self.captum_map(_captum_attr(), TwoClass(detector), detector, x, target)
+        return {self.name: maps.detach().float().numpy()}
+
+    def captum_map(self, attr, model: TwoClass, detector: Detector, x: torch.Tensor, target: int) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class GradCam(CropMethod):
+    name, title = "gradcam", "Grad-CAM"
+    needs_layers = needs_gradients = True
+
+    def captum_map(self, attr, model, detector, x, target):
+        cam = attr.LayerGradCam(model, _first_layer(detector)).attribute(x, target=target, relu_attributions=True)
+        return attr.LayerAttribution.interpolate(cam, tuple(x.shape[-2:]), interpolate_mode="bilinear")[:, 0]
+
+
+class Saliency(CropMethod):
+    name, title = "saliency", "Saliency (|gradient|)"
+    needs_gradients = True
+    signed = False
+
+    def captum_map(self, attr, model, detector, x, target):
+        return attr.Saliency(model).attribute(x, target=target, abs=True).amax(1)
+
+
+class GuidedBackprop(CropMethod):
+    name, title = "guided-backprop", "Guided backpropagation"
+    needs_gradients = True
+
+    def captum_map(self, attr, model, detector, x, target):
+        with warnings.catch_warnings():  # captum announces each time that it hooks ReLUs
+            warnings.simplefilter("ignore", UserWarning)
+            guided = attr.GuidedBackprop(TwoClass(_without_inplace_relu(detector)))
+            return guided.attribute(x, target=target).abs().sum(1)
+
+
+class IntegratedGradients(CropMethod):
+    name, title = "integrated-gradients", "Integrated gradients"
+    needs_gradients = True
+
+    def captum_map(self, attr, model, detector, x, target):
+        ig = attr.IntegratedGradients(model)
+        return ig.attribute(x, baselines=BASELINE_GREY, target=target, n_steps=IG_STEPS,
+                            internal_batch_size=4 * IG_STEPS).sum(1).clamp(min=0)
+
+
+class Occlusion(CropMethod):
+    name, title = "occlusion", "Occlusion"
+
+    def captum_map(self, attr, model, detector, x, target):
+        window = max(x.shape[-2] // 4, 2)  # 7 x 7 windows per crop: 49 model calls
+        return attr.Occlusion(model).attribute(
+            x, sliding_window_shapes=(3, window, window), strides=(3, window // 2, window // 2),
+            baselines=BASELINE_GREY, target=target, perturbations_per_eval=32,
+        ).sum(1).clamp(min=0)
+
+
+class KernelShap(CropMethod):
+    name, title = "kernel-shap", "Kernel-SHAP on superpixels"
+
+    def captum_map(self, attr, model, detector, x, target):
+        return torch.cat([_superpixel_map(model, crop[None], self.name, target) for crop in x])
+
+
+class Lime(KernelShap):
+    name, title = "lime", "LIME on superpixels"
+
+
+class Activations(CropMethod):
+    name, title = "activations", "Activations"
+    needs_layers = True
+    target_dependent = signed = False
+
+    def crop_maps(self, detector, x, target):
+        return _activation_maps(detector, x)
+
+    @classmethod
+    def note(cls, m: AttributionMap) -> str:
+        return m.note or f"Bright areas are where layer {m.method.split(':', 1)[1]} responds most, whatever the verdict."
+
+
+METHODS = method_names()  # every registered method, built-ins first
+
+
 def explain_tiles(detector: Detector, rgb: np.ndarray, method: str, target: str = "fake") -> list[AttributionMap]:
     """Maps for one image (H, W, 3) uint8: one map, or one per layer for "activations"."""
-    if method not in METHODS:
-        raise ValueError(f"unknown attribution method {method!r}; known: {', '.join(METHODS)}")
     if target not in TARGETS:
         raise ValueError(f"target must be 'fake' or 'real', not {target!r}")
-    if method == "tile-scores":
-        # Imported here: tile_scores builds on this module.
-        from synthscan.explain.tile_scores import tile_score_map
-
-        return [tile_score_map(detector, rgb, target)]
-    detector = detector.eval()
-    tiles = make_tiles(rgb, detector.input_policy)
-    crops = to_tensor_batch(tiles.crops)
-    per_layer: dict[str, list[np.ndarray]] = {}
-    for start in range(0, len(crops), TILES_PER_BATCH):
-        batch = crops[start : start + TILES_PER_BATCH]
-        for name, maps in _crop_maps(detector, batch, method, TARGETS[target]).items():
-            per_layer.setdefault(name, []).append(maps)
-    out = []
-    for name, chunks in per_layer.items():
-        resized = tiles.upscaled or detector.input_policy.mode == "resize"
-        values, coverage = stitch(np.concatenate(chunks), tiles.boxes, rgb.shape[:2], resized=resized)
-        out.append(AttributionMap(name, "any" if method == "activations" else target, normalise(values), coverage))
-    return out
+    return get_method(method)().attribute(detector, rgb, target)
 
 
 def _captum_attr():
@@ -109,41 +183,6 @@ def _captum_attr():
             "attribution maps need captum: pip install 'synthscan[explain]'"
         ) from None
     return attr
-
-
-def _crop_maps(detector: Detector, x: torch.Tensor, method: str, target: int) -> dict[str, np.ndarray]:
-    """{method name: (N, crop, crop) float maps} for a batch of crops in [0, 1]."""
-    attr = _captum_attr()
-
-    model = TwoClass(detector)
-    size = tuple(x.shape[-2:])
-    x = x.clone().requires_grad_(method in GRADIENT_METHODS)  # captum warns when it has to set it
-    if method == "gradcam":
-        layer = _first_layer(detector)
-        cam = attr.LayerGradCam(model, layer).attribute(x, target=target, relu_attributions=True)
-        maps = attr.LayerAttribution.interpolate(cam, size, interpolate_mode="bilinear")[:, 0]
-    elif method == "saliency":
-        maps = attr.Saliency(model).attribute(x, target=target, abs=True).amax(1)
-    elif method == "guided-backprop":
-        with warnings.catch_warnings():  # captum announces each time that it hooks ReLUs
-            warnings.simplefilter("ignore", UserWarning)
-            guided = attr.GuidedBackprop(TwoClass(_without_inplace_relu(detector)))
-            maps = guided.attribute(x, target=target).abs().sum(1)
-    elif method == "integrated-gradients":
-        ig = attr.IntegratedGradients(model)
-        maps = ig.attribute(x, baselines=BASELINE_GREY, target=target, n_steps=IG_STEPS,
-                            internal_batch_size=4 * IG_STEPS).sum(1).clamp(min=0)
-    elif method == "occlusion":
-        window = max(size[0] // 4, 2)  # 7 x 7 windows per crop: 49 model calls
-        maps = attr.Occlusion(model).attribute(
-            x, sliding_window_shapes=(3, window, window), strides=(3, window // 2, window // 2),
-            baselines=BASELINE_GREY, target=target, perturbations_per_eval=32,
-        ).sum(1).clamp(min=0)
-    elif method in ("kernel-shap", "lime"):
-        maps = torch.cat([_superpixel_map(model, crop[None], method, target) for crop in x])
-    else:  # activations
-        return _activation_maps(detector, x)
-    return {method: maps.detach().float().numpy()}
 
 
 def superpixels(image: np.ndarray) -> np.ndarray:
@@ -212,81 +251,18 @@ def _without_inplace_relu(detector: Detector) -> Detector:
     return clone
 
 
-def stitch(
-    maps: np.ndarray, boxes: Sequence[tuple[int, int, int, int]], shape: tuple[int, int], *, resized: bool = False
-) -> tuple[np.ndarray, float]:
-    """Per-crop maps (N, crop, crop) -> one (H, W) map, averaged where tiles overlap.
-
-    A crop covers its box's pixels from its top-left corner (padding lies beyond the box); the
-    maps of `resized` crops (upscaled small images, resize-mode detectors) are resized to their
-    box. Pixels no tile covers (when an image needs more than `max_tiles` crops) stay 0; the
-    returned coverage says which fraction is covered.
-    """
-    h, w = shape
-    total = np.zeros((h, w), np.float64)
-    count = np.zeros((h, w), np.float64)
-    for crop_map, (x0, y0, x1, y1) in zip(maps, boxes):
-        bw, bh = x1 - x0, y1 - y0
-        if resized:
-            patch = np.asarray(Image.fromarray(crop_map.astype(np.float32)).resize((bw, bh), Image.BILINEAR))
-        else:
-            patch = crop_map[:bh, :bw]
-        total[y0:y1, x0:x1] += patch
-        count[y0:y1, x0:x1] += 1
-    covered = count > 0
-    total[covered] /= count[covered]
-    return total.astype(np.float32), float(covered.mean())
-
-
-def normalise(values: np.ndarray) -> np.ndarray:
-    """Scale a non-negative map to 0..1 by its maximum (all zeros stays all zeros)."""
-    values = np.nan_to_num(np.maximum(values, 0)).astype(np.float32)
-    peak = float(values.max()) if values.size else 0.0
-    return values / peak if peak > 0 else values
-
-
-def top_regions(
-    values: np.ndarray, *, source: str = "gradcam", threshold: float = 0.5, max_regions: int = 3,
-    min_area: float = 0.002,
-) -> list[Region]:
-    """Boxes around the connected areas where the 0..1 map is >= `threshold`, strongest first.
-
-    Strength is the component's attribution mass (sum of the map over it), so a large clear
-    area outranks a one-pixel spike; `Region.score` is the mean map value inside the box.
-    Components smaller than `min_area` of the image are dropped as noise.
-    """
-    labels, n = ndimage.label(values >= threshold)
-    if n == 0:
-        return []
-    index = np.arange(1, n + 1)
-    mass = ndimage.sum(values, labels, index)
-    area = ndimage.sum(np.ones_like(values), labels, index)
-    slices = ndimage.find_objects(labels)
-    regions = []
-    for i in np.argsort(-mass):
-        if area[i] < min_area * values.size:
-            continue
-        ys, xs = slices[i]
-        box = (xs.start, ys.start, xs.stop, ys.stop)
-        regions.append(Region(box=box, score=round(float(values[ys, xs].mean()), 4), source=source))
-        if len(regions) == max_regions:
-            break
-    return regions
-
-
 def supports(detector: Detector, method: str) -> bool:
     """Whether `method` can explain `detector`: Grad-CAM and activations need named layers, the
     gradient methods need a differentiable detector (texture-gbm is neither), perturbation
-    methods (occlusion, Kernel-SHAP, LIME) work with any."""
-    if method in ("gradcam", "activations"):
-        return bool(detector.attribution_layers())
-    if method in GRADIENT_METHODS:
-        return any(p.requires_grad for p in detector.parameters())
-    return True
+    methods (occlusion, Kernel-SHAP, LIME, tile scores) work with any."""
+    return get_method(method).supports(detector)
 
 
 def attribution_maps(
-    detector: Detector, rgb: np.ndarray, methods: Sequence[str] = ("gradcam",), target: str = "fake"
+    detector: Detector | CalibratedModel, rgb: np.ndarray, methods: Sequence[str] = ("gradcam",),
+    target: str = "fake", known: Mapping | None = None,
 ) -> list[AttributionMap]:
     """All maps for `methods` (in order; "activations" adds one map per layer)."""
-    return [m for method in methods for m in explain_tiles(detector, rgb, method, target)]
+    if target not in TARGETS:
+        raise ValueError(f"target must be 'fake' or 'real', not {target!r}")
+    return [m for method in methods for m in get_method(method)().attribute(detector, rgb, target, known=known)]

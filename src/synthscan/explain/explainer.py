@@ -2,31 +2,30 @@
 
 The default offline path is Grad-CAM (w.r.t. the "fake" output) + its top regions, the trace
 views and spectrum summary, the measured artifacts, the family attribution and the template
-narrative. The trace, artifact and family parts live in their own modules; when one of them is
-not part of this build, the explanation says so in `warnings` instead of failing.
+narrative. The trace, artifact and family parts live in their own modules. The verdict comes in
+as an `ImageScore` (or is computed by `CalibratedModel.score`); nothing here builds a scanner.
 """
 
 from __future__ import annotations
 
-import importlib
 import re
 import time
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from synthscan.detectors.base import CalibratedModel
+from synthscan.detectors.base import CalibratedModel, ImageScore
 from synthscan.detectors.registry import load_model
-from synthscan.explain.attribution import AttributionMap, attribution_maps, supports, top_regions
-from synthscan.explain.render import render_heatmap, save_png
-from synthscan.explain.schema import Explanation, MapImage
+from synthscan.explain import artifacts, family, traces
+from synthscan.explain.attribution import AttributionMap, attribution_maps, top_regions
+from synthscan.explain.methods import get_method
+from synthscan.explain.render import render_heatmap
+from synthscan.explain.schema import Explanation
 from synthscan.explain.template import template_narrative
 from synthscan.explain.tile_scores import METHOD as TILE_SCORES
-from synthscan.explain.tile_scores import tile_score_map
 from synthscan.io import LoadedImage
 from synthscan.result import ScanResult
 
@@ -34,38 +33,6 @@ if TYPE_CHECKING:
     from synthscan.explain.vlm import Narrator
 
 MapMode = Literal["base64", "dir", "none"]
-
-TITLES = {
-    "gradcam": "Grad-CAM",
-    "saliency": "Saliency (|gradient|)",
-    "guided-backprop": "Guided backpropagation",
-    "integrated-gradients": "Integrated gradients",
-    "occlusion": "Occlusion",
-    "kernel-shap": "Kernel-SHAP on superpixels",
-    "lime": "LIME on superpixels",
-    "activations": "Activations",
-    "tile-scores": "Tile scores",
-}
-
-
-def _note(m: AttributionMap) -> str:
-    if m.note:
-        return m.note
-    if m.method.startswith("activations:"):
-        return f"Bright areas are where layer {m.method.split(':', 1)[1]} responds most, whatever the verdict."
-    return f"Bright areas move the detector's output towards '{m.target}' the most."
-
-
-def _optional(module: str, warnings: list[str]) -> ModuleType | None:
-    """Import a module of another explanation part; None (and a warning) when it is absent."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
-        warnings.append(f"{module} is not part of this build: its evidence is left out")
-        return None
-
 
 def _as_loaded(image: LoadedImage | np.ndarray) -> LoadedImage:
     if isinstance(image, LoadedImage):
@@ -83,16 +50,6 @@ def _file_stem(loaded: LoadedImage) -> str:
     return f"{stem}-{loaded.sha256[:8]}" if loaded.sha256 else stem
 
 
-def _as_file(picture: MapImage, out_dir: str | Path, name: str) -> MapImage:
-    """A map given as base64 (by another part) rewritten as a PNG file in `out_dir`."""
-    import base64
-
-    if picture.png_base64 is None:
-        return picture
-    path = save_png(base64.b64decode(picture.png_base64), out_dir, name)
-    return picture.model_copy(update={"png_base64": None, "path": path})
-
-
 @lru_cache(maxsize=2)
 def _cached_narrator(spec: str) -> Narrator:
     from synthscan.explain.vlm import make_narrator
@@ -104,13 +61,23 @@ def _narrator(narrator: str | Narrator) -> Narrator:
     return _cached_narrator(narrator) if isinstance(narrator, str) else narrator
 
 
+def _from_result(result: ScanResult, model: CalibratedModel) -> ImageScore:
+    """The score a scan result records (its tiles only when `model` made them)."""
+    if not result.ok:
+        raise ValueError(f"cannot explain a failed scan: {result.error}")
+    tiles = result.tile_scores if result.model == model.name else []
+    return ImageScore(p_fake=result.p_fake, verdict=result.verdict, threshold=result.threshold,
+                      boxes=[t.box for t in tiles], tile_p_fake=[t.p_fake for t in tiles], padded=result.padded)
+
+
 def explain_image(
     model: str | Path | CalibratedModel,
     image: LoadedImage | np.ndarray,
     *,
-    methods: Sequence[str] = ("gradcam",),
+    methods: Sequence[str] | None = None,
     maps: MapMode = "base64",
     maps_dir: str | Path | None = None,
+    score: ImageScore | None = None,
     result: ScanResult | None = None,
     target: str = "fake",
     narrator: str | Narrator = "template",
@@ -119,11 +86,12 @@ def explain_image(
 ) -> Explanation:
     """Explain one image (a `LoadedImage` or an (H, W, 3) uint8 array).
 
-    methods: attribution methods (see `synthscan.explain.attribution.METHODS`); the first one's
-    map gives `regions`. When none of them can explain the detector (no gradients), its
-    tile-score map (`tile_scores.py`) is used instead. maps: "base64" embeds PNGs, "dir" writes them to `maps_dir`, "none"
-    leaves pictures out (regions, artifacts and narrative are still computed). result: the
-    image's `ScanResult` when already scanned; otherwise the image is scored here.
+    methods: attribution methods (see `synthscan.explain.methods`; default: the detector's own
+    `default_attribution`); the first one's map gives `regions`. When none of those asked for can
+    explain the detector (no gradients), its tile-score map (`tile_scores.py`) is used instead. maps: "base64" embeds PNGs, "dir" writes them to `maps_dir`, "none"
+    leaves pictures out (regions, artifacts and narrative are still computed). score: the image's
+    `ImageScore` from `model` when already scored (as the scanner does), or result: its
+    `ScanResult`; otherwise the image is scored here with `model.score`.
     narrator: "template" (offline), a `make_narrator` spec ("openai:URL#MODEL", "hf:ID") or a
     `Narrator`; if a model's answer never validates, the template narrative is kept and a
     warning says why. clip: a CLIP/SigLIP model id or folder that scores the taxonomy's semantic
@@ -134,34 +102,25 @@ def explain_image(
         raise ValueError("maps='dir' needs maps_dir")
     if maps not in ("base64", "dir", "none"):
         raise ValueError(f"maps must be 'base64', 'dir' or 'none', not {maps!r}")
+    model = load_model(model)
+    methods = tuple(methods) if methods is not None else (model.detector.default_attribution,)
     if not methods:
         raise ValueError("give at least one attribution method")
-    model = load_model(model)
     loaded = _as_loaded(image)
-    if result is None:
-        from synthscan.scanning import Scanner
-
-        result = Scanner(model).scan_images([loaded])[0]
-    if not result.ok:
-        raise ValueError(f"cannot explain a failed scan: {result.error}")
     rgb = loaded.rgb
+    score = score or (_from_result(result, model) if result is not None else model.score(rgb))
     height, width = rgb.shape[:2]
     explanation = Explanation()
     warnings = explanation.warnings
 
-    usable = [m for m in methods if supports(model.detector, m)]
+    usable = [m for m in methods if get_method(m).supports(model.detector)]
     if skipped := [m for m in methods if m not in usable]:
         instead = "" if usable else "; its tile-score map is shown instead"
         warnings.append(f"{', '.join(skipped)} cannot explain the {model.detector.name} detector (no attribution "
                         f"layers or no gradients){instead}")
         usable = usable or [TILE_SCORES]
-    attributions: list[AttributionMap] = []
-    for method in usable:
-        if method == TILE_SCORES:  # calibrated, and reusing the crops the scan already scored
-            scanned = {t.box: t.p_fake for t in result.tile_scores} if result.model == model.name else {}
-            attributions.append(tile_score_map(model, rgb, target, known=scanned))
-        else:
-            attributions += attribution_maps(model.detector, rgb, [method], target)
+    known = dict(zip(score.boxes, score.tile_p_fake))  # crops the scan scored: tile-scores reuses them
+    attributions: list[AttributionMap] = attribution_maps(model, rgb, usable, target, known=known)
     if attributions:
         first = attributions[0]
         explanation.regions = first.regions if first.regions is not None else top_regions(first.values, source=first.method)
@@ -172,28 +131,19 @@ def explain_image(
     stem = _file_stem(loaded)
     if maps != "none":
         for a in attributions:
-            kind = a.method
-            base = TITLES[kind.split(":")[0]]
-            title = f"{base} ({kind.split(':')[1]})" if ":" in kind else f"{base}, target '{a.target}'"
+            method = get_method(a.method)
             explanation.maps.append(render_heatmap(
-                a.values, rgb, kind=kind, title=title, note=_note(a), mode=maps, out_dir=maps_dir,
-                name=f"{stem}.{kind.replace(':', '-')}",
+                a.values, rgb, kind=a.method, title=method.map_title(a), note=method.note(a), mode=maps,
+                out_dir=maps_dir, name=f"{stem}.{a.method.replace(':', '-')}",
             ))
 
-    shared = rgb  # the residual and spectra, computed once for every part below when traces exist
-    if traces := _optional("synthscan.explain.traces", warnings):
-        shared = traces.ImageTraces(rgb, detector=model.detector)
-        if maps != "none":
-            for picture in traces.trace_maps(shared):
-                explanation.maps.append(
-                    _as_file(picture, maps_dir, f"{stem}.{picture.kind}") if maps == "dir" else picture
-                )
-        explanation.spectrum = traces.spectrum_summary(shared)
-    measured = None  # stays None when artifacts are not part of this build
-    if artifacts := _optional("synthscan.explain.artifacts", warnings):
-        explanation.artifacts = measured = artifacts.measure_artifacts(shared, explanation.regions)
-    if family := _optional("synthscan.explain.family", warnings):
-        explanation.family = family.attribute_family(shared)
+    # The residual and spectra, computed once for the trace views, the artifacts and the family.
+    shared = traces.ImageTraces(rgb, detector=model.detector)
+    if maps != "none":
+        explanation.maps += traces.trace_maps(shared, mode=maps, out_dir=maps_dir, stem=stem)
+    explanation.spectrum = traces.spectrum_summary(shared)
+    explanation.artifacts = measured = artifacts.measure_artifacts(shared, explanation.regions)
+    explanation.family = family.attribute_family(shared)
 
     if clip:
         from synthscan.explain.clip_zero_shot import score_artifacts
@@ -202,14 +152,14 @@ def explain_image(
             rgb, boxes=[r.box for r in explanation.regions[:3]], model_id=clip, thresholds=clip_thresholds)]
 
     explanation.narrative = template_narrative(
-        result.p_fake, result.verdict, result.threshold, explanation.regions, measured,
+        score.p_fake, score.verdict, score.threshold, explanation.regions, measured,
         explanation.family, size=(width, height), target=target,
     )
     if narrator != "template":
         from synthscan.explain.vlm import NarrationError
 
         try:
-            explanation.narrative = _narrator(narrator).narrate(rgb, explanation, result.p_fake, result.verdict)
+            explanation.narrative = _narrator(narrator).narrate(rgb, explanation, score.p_fake, score.verdict)
         except NarrationError as exc:
             warnings.append(f"the vision-language narrative failed, the template's is kept: {exc}")
     explanation.seconds = round(time.perf_counter() - start, 4)

@@ -14,29 +14,25 @@ autoregressive class and says "other" for what it saw of those two generators.
 `top` is "unknown" when the highest probability is below `UNKNOWN_CUT` (0.6).
 The probabilities assume the image is generated; for a real photo they mean nothing.
 
-Train (prints the val accuracy per family) and write the bundled model:
-    python -m synthscan.explain.family --data ../shared/synthbench/manifest.csv
+The bundled model is fitted offline by `synthscan fit family` (`synthscan/fit/family.py`), which
+prints the val accuracy per family and records its command in the file.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Iterable
 from functools import lru_cache
 from importlib import resources
-from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel
 
-from synthscan.data.datasets import Sample
 from synthscan.explain.schema import FamilyAttribution
 from synthscan.explain.traces import ImageTraces, azimuthal_profile, channel_extremes, to_float
 
 UNKNOWN_CUT = 0.6
 MODEL_NAME = "synthscan-family-logreg"
-TRAIN_COMMAND = "python -m synthscan.explain.family --data ../shared/synthbench/manifest.csv"
 
 
 def features(image: np.ndarray | ImageTraces) -> np.ndarray:
@@ -86,37 +82,6 @@ def feature_matrix(rgbs: Iterable[np.ndarray]) -> np.ndarray:
     return np.stack([features(rgb) for rgb in rgbs])
 
 
-def train(x: np.ndarray, families: list[str], c: float = 0.5) -> FamilyModel:
-    """Fit on the feature rows of fake images; their family is the class."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
-    scaler = StandardScaler().fit(x)
-    clf = LogisticRegression(C=c, class_weight="balanced", max_iter=5000).fit(scaler.transform(x), families)
-    coef, intercept = clf.coef_, clf.intercept_
-    if len(clf.classes_) == 2:  # scikit-learn keeps one row for two classes: make it a softmax pair
-        coef, intercept = np.vstack([-coef / 2, coef / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
-    return FamilyModel(classes=[str(k) for k in clf.classes_], mean=scaler.mean_.tolist(),
-                       scale=scaler.scale_.tolist(), coef=coef.tolist(), intercept=intercept.tolist(),
-                       training={"n_train": len(families), "C": c})
-
-
-def evaluate(model: FamilyModel, x: np.ndarray, families: list[str]) -> dict:
-    """Accuracy per true family (top == family, so "unknown" counts as wrong) and the share left unknown."""
-    tops = [model.top(model.probabilities(row)) for row in x]
-    report = {}
-    for family in sorted(set(families)):
-        hits = [t for f, t in zip(families, tops) if f == family]
-        report[family] = {"n": len(hits), "accuracy": round(float(np.mean([t == family for t in hits])), 3),
-                          "unknown": round(float(np.mean([t == "unknown" for t in hits])), 3)}
-    report["balanced_accuracy"] = round(float(np.mean([v["accuracy"] for v in report.values()])), 3)
-    return report
-
-
-def save(model: FamilyModel, path: Path) -> None:
-    path.write_text(model.model_dump_json(indent=1) + "\n")
-
-
 @lru_cache(maxsize=1)
 def bundled_model() -> FamilyModel | None:
     resource = resources.files("synthscan.explain").joinpath("family_model.json")
@@ -145,35 +110,3 @@ def central_crop(rgb: np.ndarray, side: int) -> np.ndarray:
     h, w = rgb.shape[:2]
     y, x = max(0, (h - side) // 2), max(0, (w - side) // 2)
     return rgb[y : y + side, x : x + side]
-
-
-def _features_of(samples: list[Sample]) -> np.ndarray:
-    from synthscan.io.loading import load_image
-
-    return feature_matrix(load_image(s.path).rgb for s in samples)
-
-
-def main() -> None:
-    from synthscan.data.datasets import read_dataset
-
-    parser = argparse.ArgumentParser(description="Train the generator-family model on synthbench fakes.")
-    parser.add_argument("--data", required=True, help="synthbench manifest.csv")
-    parser.add_argument("--track", default="256")
-    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("family_model.json"))
-    args = parser.parse_args()
-    fakes = {split: [s for s in read_dataset(args.data, split=split, track=args.track) if s.label == "fake"]
-             for split in ("train", "val")}
-    x = {split: _features_of(samples) for split, samples in fakes.items()}
-    families = {split: [s.family for s in samples] for split, samples in fakes.items()}
-    model = train(x["train"], families["train"])
-    model.training.update(command=TRAIN_COMMAND, data="synthbench", track=args.track,
-                          train=evaluate(model, x["train"], families["train"]),
-                          val=evaluate(model, x["val"], families["val"]))
-    save(model, args.out)
-    print(f"wrote {args.out}")
-    for split in ("train", "val"):
-        print(f"{split}: " + json.dumps(model.training[split]))
-
-
-if __name__ == "__main__":
-    main()

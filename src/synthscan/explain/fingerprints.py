@@ -7,7 +7,7 @@ For every image of a labelled dataset, the residual log-spectrum of `traces.resi
 - each image's distance to the real mean: the RMS difference of the two spectra after removing
   each one's mean (so the overall noise level does not dominate), in natural-log units;
 - the per-family mean azimuthal profiles, saved as `family_spectra.npz` (float16), which
-  `family_profile_map` draws next to an image's own profile.
+  `family_profiles.family_profile_map` draws next to an image's own profile.
 
 The bundled `synthscan/explain/family_spectra.npz` was made by:
     synthscan fingerprints ../shared/synthbench/manifest.csv --split train --track 256 \
@@ -20,8 +20,6 @@ import csv
 import json
 import re
 from collections.abc import Callable, Iterable
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +27,7 @@ from PIL import Image
 
 from synthscan.data.datasets import Sample
 from synthscan.explain.images import bar_chart, line_chart
-from synthscan.explain.render import colormap, png_base64
-from synthscan.explain.schema import MapImage
+from synthscan.explain.render import colormap
 from synthscan.explain.traces import azimuthal_profile, noise_residual, residual_log_spectrum
 from synthscan.io.loading import load_image
 
@@ -106,31 +103,6 @@ def compute_fingerprints(samples: Iterable[Sample], out: Path,
             writer.writerow([sample.path, sample.label, sample.generator, sample.family, f"{d:.4f}"])
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
-
-
-@lru_cache(maxsize=1)
-def family_profiles() -> dict[str, np.ndarray]:
-    """The bundled per-family mean azimuthal profiles ({} when the file is absent)."""
-    resource = resources.files("synthscan.explain").joinpath("family_spectra.npz")
-    if not resource.is_file():
-        return {}
-    with resource.open("rb") as f, np.load(f) as data:
-        return {k: data[k].astype(np.float32) for k in data.files}
-
-
-def family_profile_map(own: np.ndarray) -> MapImage | None:
-    """A chart of an image's residual-spectrum azimuthal profile against each family's mean.
-
-    None when no family profiles are bundled or they have another number of bins."""
-    families = family_profiles()
-    if not families or len(own) != len(next(iter(families.values()))):
-        return None
-    chart = line_chart({"this image": own, **families}, "Residual spectrum profile vs. family means",
-                       "radial frequency, 0 -> 0.5 cycles/pixel")
-    return MapImage(kind="spectrum-profile", title="Spectrum profile vs. generator families", width=chart.shape[1],
-                    height=chart.shape[0], png_base64=png_base64(chart),
-                    note="Mean log-magnitude per radial frequency; a curve that follows a family's (e.g. missing or "
-                         "boosted high frequencies) hints at that family. Family means are from synthbench train.")
 
 
 def _unit(values: np.ndarray) -> np.ndarray:

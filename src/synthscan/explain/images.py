@@ -6,11 +6,17 @@ Only numpy and Pillow, so no plotting library is needed. Colouring and PNG encod
 
 from __future__ import annotations
 
-
 import numpy as np
 from PIL import Image
 
-def normalise(values: np.ndarray, low_pct: float = 1.0, high_pct: float = 99.0) -> np.ndarray:
+
+def block_means(values: np.ndarray, factor: int) -> np.ndarray:
+    """Means of factor x factor pixel blocks of a 2-D map whose sides are multiples of `factor`."""
+    h, w = values.shape
+    return values.reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
+
+
+def percentile_stretch(values: np.ndarray, low_pct: float = 1.0, high_pct: float = 99.0) -> np.ndarray:
     """Map values to 0..1 between two percentiles (robust to a few extreme pixels)."""
     values = np.asarray(values, dtype=np.float32)
     low, high = np.percentile(values, [low_pct, high_pct])

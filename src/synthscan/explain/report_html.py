@@ -27,21 +27,16 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from pydantic import ValidationError
 
 from synthscan import __version__
+from synthscan.explain.attribution import METHODS  # noqa: F401  (registers every method)
+from synthscan.explain.methods import overlays
 from synthscan.explain.schema import ArtifactFinding, Explanation, MapImage
 from synthscan.io.errors import REASONS, ImageLoadError
 from synthscan.output import write_text_atomic
 from synthscan.result import Decision, ScanResult
 
 THUMBNAIL_MAX_SIDE = 512
-# Maps that point at pixels of the image itself, so they are drawn over it; the others
-# (residual, NPR, spectrum, fingerprints, ...) are shown beside it.
-ATTRIBUTION_KINDS = frozenset({
-    "gradcam", "saliency", "guided-backprop", "integrated-gradients", "occlusion",
-    "lime", "kernel-shap", "shap", "activation", "tile-scores",
-})
 
 
 @dataclass
@@ -66,7 +61,6 @@ class Card:
     width: int | None = None  # the image's size in pixels: the coordinates of every box
     height: int | None = None
     explanation: Explanation | None = None
-    explanation_problem: str = ""
     maps: list[MapView] = field(default_factory=list)
     findings: list[ArtifactFinding] = field(default_factory=list)
 
@@ -83,7 +77,7 @@ class Card:
         """Warnings of the scan and of the explanation, and what the report could not show."""
         notes = [f"{w.code}: {w.message}" for w in self.result.warnings]
         notes += self.explanation.warnings if self.explanation else []
-        return notes + [p for p in (self.explanation_problem, self.thumbnail_problem) if p]
+        return notes + ([self.thumbnail_problem] if self.thumbnail_problem else [])
 
     @property
     def profile_points(self) -> str:
@@ -206,11 +200,7 @@ def _card(number: int, result: ScanResult, thumbnail: str | None, decision: Deci
     if not result.ok:
         return card
     card.decision = decision or _bundled_decision(result)
-    if result.explanation is not None:
-        try:
-            card.explanation = Explanation.model_validate(result.explanation)
-        except ValidationError as exc:
-            card.explanation_problem = f"the explanation does not match the schema ({exc.error_count()} errors)"
+    card.explanation = result.explanation
     if card.explanation:
         card.maps = [_map_view(m, maps_dir) for m in card.explanation.maps]
         card.findings = _findings(card.explanation)
@@ -228,7 +218,7 @@ def _card(number: int, result: ScanResult, thumbnail: str | None, decision: Deci
 
 def _map_view(image: MapImage, maps_dir: Path) -> MapView:
     view = MapView(title=image.title, kind=image.kind, note=image.note, url=None,
-                   over_image=image.kind in ATTRIBUTION_KINDS)
+                   over_image=overlays(image.kind))
     try:
         if image.png_base64 is not None:
             data = base64.b64decode(image.png_base64, validate=True)

@@ -27,21 +27,17 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
-import torch
 
 from synthscan.detectors.base import CalibratedModel, Detector
-from synthscan.detectors.tiling import Tiles, make_tiles, score_tiles
-from synthscan.explain.attribution import AttributionMap, stitch
+from synthscan.detectors.tiling import Tiles, evenly_spaced, make_tiles, score_tiles, spread_starts
+from synthscan.explain.maps import AttributionMap, stitch
+from synthscan.explain.methods import AttributionMethod
 from synthscan.explain.schema import Box, Region, box_area, box_intersection
 
 METHOD = "tile-scores"
 MAX_MAP_TILES = 64  # model calls per map
 MIN_SPREAD = 0.01  # P(target) range below which the tiles do not localise anything
 MAX_REGIONS = 3
-
-
-def _starts(length: int, crop: int, count: int) -> list[int]:
-    return np.linspace(0, length - crop, count).round().astype(int).tolist() if count > 1 else [0]
 
 
 def grid_counts(height: int, width: int, crop: int, max_tiles: int) -> tuple[int, int]:
@@ -67,9 +63,7 @@ def grid_tiles(rgb: np.ndarray, crop: int, max_tiles: int = MAX_MAP_TILES) -> Ti
     """The map's crops (at most `max_tiles`, evenly spread when non-overlapping ones are too many)."""
     h, w = rgb.shape[:2]
     ny, nx = grid_counts(h, w, crop, max_tiles)
-    positions = [(y, x) for y in _starts(h, crop, ny) for x in _starts(w, crop, nx)]
-    if len(positions) > max_tiles:
-        positions = [positions[i] for i in np.linspace(0, len(positions) - 1, max_tiles).round().astype(int)]
+    positions = evenly_spaced([(y, x) for y in spread_starts(h, crop, ny) for x in spread_starts(w, crop, nx)], max_tiles)
     crops = np.stack([rgb[y : y + crop, x : x + crop] for y, x in positions])
     return Tiles(crops, [(x, y, x + crop, y + crop) for y, x in positions])
 
@@ -83,9 +77,8 @@ def tile_score_map(
     model: a `CalibratedModel` (probabilities are calibrated) or a bare detector (its logits go
     through a sigmoid). known: calibrated P(fake) of crops already scored, by box.
     """
-    detector = model.detector if isinstance(model, CalibratedModel) else model
-    calibrate = model.calibrate_logits if isinstance(model, CalibratedModel) else (lambda z: z)
-    policy = detector.input_policy
+    model = model if isinstance(model, CalibratedModel) else CalibratedModel.uncalibrated(model)
+    policy = model.input_policy
     h, w = rgb.shape[:2]
     warnings = []
     if policy.mode == "resize" or min(h, w) < policy.crop_size:
@@ -100,8 +93,8 @@ def tile_score_map(
     todo = [i for i, box in enumerate(tiles.boxes) if box not in known]
     p_fake = np.array([known.get(box, np.nan) for box in tiles.boxes], np.float64)
     if todo:
-        (raw,) = score_tiles(detector, [Tiles(tiles.crops[todo], [tiles.boxes[i] for i in todo])])
-        p_fake[todo] = torch.sigmoid(calibrate(torch.from_numpy(raw).double())).numpy()
+        (raw,) = score_tiles(model.detector, [Tiles(tiles.crops[todo], [tiles.boxes[i] for i in todo])])
+        p_fake[todo] = model.probability(raw)
     p = p_fake if target == "fake" else 1.0 - p_fake
     crop = tiles.crops.shape[1]
     resized = tiles.upscaled or policy.mode == "resize"
@@ -136,3 +129,12 @@ def top_crops(stretched: np.ndarray, boxes: list[Box], max_regions: int = MAX_RE
         if all(_overlap(boxes[i], r.box) <= 0.5 for r in chosen):
             chosen.append(Region(box=tuple(int(v) for v in boxes[i]), score=round(scores[i], 4), source=METHOD))
     return chosen
+
+
+class TileScores(AttributionMethod):
+    """Needs nothing but the model's scores: every detector supports it."""
+
+    name, title = METHOD, "Tile scores"
+
+    def attribute(self, model, rgb, target="fake", *, known=None) -> list[AttributionMap]:
+        return [tile_score_map(model, rgb, target, known=known)]

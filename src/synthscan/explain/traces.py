@@ -1,9 +1,9 @@
 """Trace views: the noise residual, the NPR map and the residual's Fourier spectrum.
 
-- Noise residual: the image minus a denoised copy. With a detector that has a denoising
-  autoencoder (`spectral-dae`), its `dae` is the denoiser; otherwise a Gaussian high-pass
+- Noise residual: the image minus a denoised copy. With a detector that has a denoiser
+  (`Detector.denoiser()`, e.g. spectral-dae's autoencoder), that one; otherwise a Gaussian high-pass
   (sigma 1 px), about 7x faster than a 3x3 median at 1024 px.
-- NPR map: `x - nearest_up(nearest_down(x))` at factor 2, as `detectors/npr.py` feeds its CNN.
+- NPR map: `x - nearest_up(nearest_down(x))` at factor 2, `detectors/npr.py`'s own residual.
 - Spectrum: centred log-magnitude FFT of the grey residual, averaged over 128 px tiles
   (Welch's method, Hann window) so every image gives a spectrum of the same frequency grid; its
   azimuthal profile (mean per radial frequency bin) and periodic peaks, i.e. isolated dots that
@@ -24,10 +24,14 @@ from __future__ import annotations
 from functools import cached_property
 
 import numpy as np
+import torch
 from scipy import ndimage
 
-from synthscan.explain.images import normalise
-from synthscan.explain.render import colormap, png_base64
+from synthscan.colour import BT601_YCBCR
+from synthscan.detectors.npr import npr_residual
+from synthscan.explain.family_profiles import family_profile_map
+from synthscan.explain.images import block_means, percentile_stretch
+from synthscan.explain.render import colormap, map_image
 from synthscan.explain.schema import MapImage, SpectrumSummary
 
 SPECTRUM_TILE = 128  # the spectrum's size (smaller images use their largest even square)
@@ -37,7 +41,7 @@ PEAK_MIN_RADIUS = 0.04  # cycles/pixel; closer to DC is image content, not up-sa
 PEAK_MIN_EXCESS = 1.0  # natural-log units above the surroundings: 2.7x their magnitude
 MAX_PEAKS = 12
 MAX_MAP_SIDE = 512
-_GREY = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+_GREY = BT601_YCBCR[0].astype(np.float32)
 
 
 def to_float(rgb: np.ndarray) -> np.ndarray:
@@ -60,24 +64,21 @@ def high_pass(channel: np.ndarray, sigma: float = 1.0) -> np.ndarray:
     return channel - ndimage.gaussian_filter(channel, sigma, mode="reflect")
 
 
-def _dae(detector):
-    return getattr(getattr(detector, "detector", detector), "dae", None)
+def _denoiser(detector):
+    """The detector's `denoiser()` (a CalibratedModel's detector's), or None."""
+    detector = getattr(detector, "detector", detector)  # a CalibratedModel holds its detector
+    return detector.denoiser() if detector is not None else None
 
 
 def noise_residual(rgb: np.ndarray, detector=None) -> np.ndarray:
-    """HxW grey noise residual (0..1 units): image minus the detector's DAE output, else high-pass."""
-    dae = _dae(detector)
-    if dae is None:
+    """HxW grey noise residual (0..1 units): image minus the detector's denoiser output
+    (`Detector.denoiser`), else a high-pass."""
+    denoise = _denoiser(detector)
+    if denoise is None:
         return high_pass(grey(rgb))
-    import torch
-
-    h, w = rgb.shape[:2]
     x = torch.from_numpy(to_float(rgb)).permute(2, 0, 1)[None]
-    # The U-Net halves the size at each level: reflect-pad to a multiple of 2**levels.
-    multiple = 2 ** len(dae.down)
-    x = torch.nn.functional.pad(x, (0, -w % multiple, 0, -h % multiple), mode="reflect")
     with torch.inference_mode():
-        residual = (x - dae.eval()(x))[0, :, :h, :w].permute(1, 2, 0).numpy()
+        residual = (x - denoise(x))[0].permute(1, 2, 0).numpy()
     return residual @ _GREY
 
 
@@ -87,9 +88,8 @@ def npr_map(rgb: np.ndarray, factor: int = 2) -> np.ndarray:
     if min(x.shape[:2]) < factor:  # thinner than one block: mirror it up to one
         x = np.pad(x, [(0, max(0, factor - n)) for n in x.shape[:2]] + [(0, 0)], mode="symmetric")
     h, w = (x.shape[0] // factor) * factor, (x.shape[1] // factor) * factor
-    x = x[:h, :w]
-    up = np.repeat(np.repeat(x[::factor, ::factor], factor, axis=0), factor, axis=1)
-    return np.abs(x - up).mean(axis=2)
+    batch = torch.from_numpy(np.ascontiguousarray(x[:h, :w])).permute(2, 0, 1)[None]
+    return npr_residual(batch, factor)[0].abs().mean(0).numpy()  # the residual the npr detector sees
 
 
 MIN_SPECTRUM_SIDE = 8
@@ -209,7 +209,7 @@ class ImageTraces:
 
     @property
     def denoised_by_detector(self) -> bool:
-        return _dae(self.detector) is not None
+        return _denoiser(self.detector) is not None
 
     @cached_property
     def residual(self) -> np.ndarray:
@@ -235,29 +235,36 @@ def spectrum_summary(image: np.ndarray | ImageTraces, detector=None) -> Spectrum
                            peaks=t.peaks)
 
 
-def trace_maps(image: np.ndarray | ImageTraces, detector=None) -> list[MapImage]:
-    """Residual, NPR and spectrum pictures (PNG, base64) with a note on how to read each, plus
-    the spectrum's profile against the bundled generator-family means when the image is large
-    enough (>= SPECTRUM_TILE px) for the same frequency grid."""
-    from synthscan.explain.fingerprints import family_profile_map  # it builds on this module
-
+def trace_maps(
+    image: np.ndarray | ImageTraces, detector=None, *, mode: str = "base64", out_dir=None, stem: str = "image"
+) -> list[MapImage]:
+    """Residual, NPR and spectrum pictures with a note on how to read each, plus the spectrum's
+    profile against the bundled generator-family means when the image is large enough
+    (>= SPECTRUM_TILE px) for the same frequency grid. mode "base64" embeds the PNGs, "dir" writes
+    them as `<out_dir>/<stem>.<kind>.png` (`render.map_image`)."""
     t = ImageTraces.of(image, detector)
+
+    def picture(kind: str, title: str, values: np.ndarray, note: str) -> MapImage:
+        return map_image(colormap(percentile_stretch(shrink(values))), kind=kind, title=title, note=note, mode=mode,
+                         out_dir=out_dir, name=f"{stem}.{kind}")
+
     residual, spectrum, peaks, npr = t.residual, t.spectrum, t.peaks, t.npr
     denoiser = "the detector's denoising autoencoder" if t.denoised_by_detector else "a Gaussian high-pass (sigma 1 px)"
     peak_note = (f"{len(peaks)} periodic peak(s) stand out (strongest at {peaks[0][0]:.3f}, {peaks[0][1]:.3f} cycles/pixel)."
                  if peaks else "No periodic peak stands out.")
     maps = [
-        _map("residual", "Noise residual", np.abs(residual),
+        picture("residual", "Noise residual", np.abs(residual),
              f"Image minus {denoiser}; bright = strong residual. A camera leaves even noise, "
              "generators leave patterned or missing noise."),
-        _map("npr", "NPR map (x2)", npr,
+        picture("npr", "NPR map (x2)", npr,
              "Pixel minus its 2x2 block's top-left pixel; up-sampled regions show a regular grid or unusually low values."),
-        _map("spectrum", "Residual spectrum (log magnitude)", spectrum,
+        picture("spectrum", "Residual spectrum (log magnitude)", spectrum,
              "Centre = low frequencies, edges = 0.5 cycles/pixel; isolated bright dots are periodic "
              f"(up-sampling) traces. {peak_note}"),
     ]
     # Family means were computed on full-size spectra: a smaller grid would not compare.
-    profile_chart = family_profile_map(azimuthal_profile(spectrum)) if spectrum.shape[0] == SPECTRUM_TILE else None
+    profile_chart = (family_profile_map(azimuthal_profile(spectrum), mode=mode, out_dir=out_dir, name=f"{stem}.spectrum-profile")
+                     if spectrum.shape[0] == SPECTRUM_TILE else None)
     return maps + [profile_chart] if profile_chart is not None else maps
 
 
@@ -267,10 +274,5 @@ def shrink(values: np.ndarray, max_side: int = MAX_MAP_SIDE) -> np.ndarray:
     if factor == 1:
         return values
     h, w = values.shape[0] // factor * factor, values.shape[1] // factor * factor
-    return values[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
+    return block_means(values[:h, :w], factor)
 
-
-def _map(kind: str, title: str, values: np.ndarray, note: str) -> MapImage:
-    picture = colormap(normalise(shrink(values)))
-    return MapImage(kind=kind, title=title, width=picture.shape[1], height=picture.shape[0],
-                    png_base64=png_base64(picture), note=note)

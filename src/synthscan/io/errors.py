@@ -21,6 +21,8 @@ CORRUPT = "corrupt"
 NOT_AN_IMAGE = "not-an-image"
 UNSUPPORTED_FORMAT = "unsupported-format"
 UNSUPPORTED_MODE = "unsupported-mode"
+# Not an error: a folder walk passed over the file (its status is "skipped", not "error").
+UNKNOWN_EXTENSION = "unknown-extension"
 
 REASONS: dict[str, str] = {
     NOT_FOUND: "The path does not exist.",
@@ -35,6 +37,8 @@ REASONS: dict[str, str] = {
     NOT_AN_IMAGE: "The content is not an image (text, PDF, archive, ...), whatever its name.",
     UNSUPPORTED_FORMAT: "An image format that cannot be decoded here (e.g. HEIC without pillow-heif).",
     UNSUPPORTED_MODE: "A pixel layout that cannot be converted to RGB.",
+    UNKNOWN_EXTENSION: "A folder scan passed over the file: its extension is not an image format's "
+                       "(scan it by name, or use --sniff to look at the content of such files).",
 }
 
 # Warnings: the image was scanned, but the result should be read with this in mind.

@@ -108,7 +108,8 @@ def sniff_format(head: bytes) -> str | None:
     """Name what the first bytes of a file hold, or None when they are not recognised.
 
     Image kinds: JPEG (MPO included), PNG, GIF, WEBP, BMP, TIFF, HEIF (HEIC included), AVIF.
-    Non-images: PDF, ZIP, GZIP, TEXT. A few hundred bytes are enough; more do no harm.
+    Non-images: PDF, ZIP, GZIP, SVG (a vector drawing: no pixels to scan), TEXT. A few hundred
+    bytes are enough; more do no harm.
     """
     for magic, kind in _MAGIC:
         if head.startswith(magic):
@@ -122,7 +123,20 @@ def sniff_format(head: bytes) -> str | None:
         brands = [head[8:12]] + [head[i : i + 4] for i in range(16, box_end - 3, 4)]
         kinds = [_FTYP_BRANDS[b] for b in brands if b in _FTYP_BRANDS]
         return "AVIF" if "AVIF" in kinds else (kinds[0] if kinds else None)
-    return "TEXT" if _looks_like_text(head) else None
+    if not _looks_like_text(head):
+        return None
+    return "SVG" if b"<svg" in head.lower() else "TEXT"
+
+
+def is_image_content(path: str) -> bool:
+    """Whether a file's first bytes are an image's (SVG included); an unreadable file counts as one,
+    so that loading it reports why it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_SNIFF_BYTES)
+    except OSError:
+        return True
+    return sniff_format(head) in _IMAGE_KINDS | {"SVG"}
 
 
 def _looks_like_text(head: bytes) -> bool:
@@ -244,6 +258,9 @@ def _missing_decoder(kind: str | None) -> str | None:
     """Why an image of this kind cannot be decoded here, or None when it can."""
     if kind == "HEIF" and not _heif_opener():
         return "HEIC/HEIF image, but pillow-heif is not installed: pip install 'synthscan[heif]'"
+    if kind == "SVG":
+        return ("SVG is a vector drawing, not pixels: rasterise it first (e.g. rsvg-convert -o out.png "
+                "in.svg) to scan what it renders")
     if kind == "AVIF" and "AVIF" not in _decoders():
         return "AVIF image, but this Pillow cannot decode AVIF: install Pillow >= 11.3 with AVIF support"
     return None

@@ -7,8 +7,11 @@ reports it (`not-found`, ...) in the same stream as the images instead of aborti
 Rules per input:
 * a file is yielded as is, whatever its extension (the loader sniffs the content);
 * a folder is walked in sorted order, recursively unless `recursive=False`, yielding files with
-  an extension in `IMAGE_EXTENSIONS`; hidden files and folders (name starting with ".") are
-  skipped and symlinked folders are not followed (no loops);
+  an extension in `IMAGE_EXTENSIONS`, and `.svg` files (so that each gets an `unsupported-format`
+  record rather than vanishing); with `sniff=True`, also files with no or another extension whose
+  first bytes are an image's (hash-named downloads, `.bin`). Every other file is passed to
+  `on_skip`, so that a caller can count and list what was not scanned. Hidden files and folders
+  (name starting with ".") are left out and symlinked folders are not followed (no loops);
 * `-` reads paths from stdin, one per line; blank lines and lines starting with `#` are skipped;
 * a `.csv` file whose header has a `path` column is a manifest: each row's path is yielded,
   relative paths being taken relative to the CSV's folder (a CSV without one is just a file).
@@ -26,9 +29,11 @@ import csv
 import logging
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from fnmatch import fnmatch
 from typing import TextIO
+
+from synthscan.io.loading import is_image_content
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +41,8 @@ IMAGE_EXTENSIONS = {
     ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff",
     ".heic", ".heif", ".avif", ".mpo",
 }  # fmt: skip
+# Images that cannot be scanned, walked anyway so that the loader says why.
+UNSCANNABLE_EXTENSIONS = {".svg"}
 
 
 def iter_image_paths(
@@ -44,8 +51,13 @@ def iter_image_paths(
     include: Iterable[str] = (),
     exclude: Iterable[str] = (),
     recursive: bool = True,
+    sniff: bool = False,
+    on_skip: Callable[[str], None] | None = None,
 ) -> Iterator[str]:
-    """Yield the file paths named by `inputs`, following the module's rules, each once."""
+    """Yield the file paths named by `inputs`, following the module's rules, each once.
+
+    sniff: in folders, also yield files with no or an unknown extension whose content is an
+    image. on_skip: called with every file a folder walk passes over for its extension."""
     include, exclude = list(include), list(exclude)
     # One entry per yielded path: far smaller than the images themselves, even for millions.
     seen: set[str] = set()
@@ -54,7 +66,7 @@ def iter_image_paths(
         if item == "-":
             paths = _read_lines(sys.stdin)
         elif os.path.isdir(item):
-            paths = _walk(item, include, exclude, recursive)
+            paths = _walk(item, include, exclude, recursive, sniff, on_skip or (lambda _path: None))
         # An unreadable CSV is yielded as a file, so that the loader reports why.
         elif item.lower().endswith(".csv") and os.path.isfile(item) and os.access(item, os.R_OK):
             paths = _manifest(item)
@@ -86,7 +98,9 @@ def _matches(rel: str, name: str, patterns: list[str]) -> bool:
     return any(fnmatch(rel, p) or fnmatch(name, p) for p in patterns)
 
 
-def _walk(root: str, include: list[str], exclude: list[str], recursive: bool) -> Iterator[str]:
+def _walk(
+    root: str, include: list[str], exclude: list[str], recursive: bool, sniff: bool, on_skip: Callable[[str], None]
+) -> Iterator[str]:
     def unreadable(exc: OSError) -> None:
         # Not an error for the batch, but files must not vanish silently.
         log.warning("cannot list %s: %s", exc.filename, exc.strerror)
@@ -100,13 +114,14 @@ def _walk(root: str, include: list[str], exclude: list[str], recursive: bool) ->
             dirs.clear()
         for name in sorted(files):
             rel = prefix + name
-            if (
-                not name.startswith(".")
-                and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
-                and (not include or _matches(rel, name, include))
-                and not _matches(rel, name, exclude)
-            ):
-                yield os.path.join(folder, name)
+            if name.startswith(".") or (include and not _matches(rel, name, include)) or _matches(rel, name, exclude):
+                continue  # what the user left out is not "skipped"
+            path = os.path.join(folder, name)
+            extension = os.path.splitext(name)[1].lower()
+            if extension in IMAGE_EXTENSIONS or extension in UNSCANNABLE_EXTENSIONS or (sniff and is_image_content(path)):
+                yield path
+            else:
+                on_skip(path)
 
 
 def _manifest(csv_path: str) -> Iterator[str]:

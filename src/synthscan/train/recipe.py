@@ -7,7 +7,6 @@ Calibration (Platt scaling), the threshold (best balanced accuracy) and the unce
 from __future__ import annotations
 
 import datetime as dt
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -19,9 +18,10 @@ from synthscan.data.datasets import DatasetError, Sample, check_two_classes, rea
 from synthscan.data.validate import validate_samples
 from synthscan.detectors.base import Calibration, CalibratedModel, ModelInfo
 from synthscan.detectors.registry import get_detector_class
-from synthscan.evaluate.metrics import apply_platt, choose_threshold, choose_uncertain_band, fit_platt
+from synthscan.evaluate.metrics import choose_threshold, choose_uncertain_band, fit_platt
+from synthscan.fit import command_line
 from synthscan.result import Decision
-from synthscan.train.trainer import TrainConfig, fit, load_rgb, score_images
+from synthscan.train.trainer import TrainConfig, fit, load_rgb
 
 
 def split_samples(
@@ -48,13 +48,13 @@ def split_samples(
 
 
 def calibrate(model: CalibratedModel, val: list[Sample], *, max_error: float = 0.05) -> dict:
-    logits = score_images(model.detector, [load_rgb(s.path) for s in val])
+    logits = [s.raw_logit for s in model.score_many([load_rgb(s.path) for s in val], batch_size=64)]
     y = np.array([s.y for s in val])
     scale, bias = fit_platt(logits, y)
-    p = apply_platt(logits, scale, bias)
+    model.info.calibration = Calibration(scale=scale, bias=bias, fitted_on="val split")
+    p = model.probability(logits)
     threshold = choose_threshold(y, p)
     low, high = choose_uncertain_band(y, p, threshold, max_error=max_error)
-    model.info.calibration = Calibration(scale=scale, bias=bias, fitted_on="val split")
     model.info.decision = Decision(threshold=round(threshold, 4), uncertain_low=round(low, 4), uncertain_high=round(high, 4))
     return {"scale": scale, "bias": bias, "threshold": threshold, "band": [low, high]}
 
@@ -107,7 +107,7 @@ def train_on_samples(
     progress(check.summary())
     cfg = train_config or TrainConfig()
     out = Path(out)
-    if hasattr(detector, "fit_arrays"):  # fitted in one go, not by SGD (texture-gbm)
+    if detector.fits_in_one_shot:  # fitted in one go, not by SGD (texture-gbm)
         t0 = time.time()
         summary = detector.fit_arrays((load_rgb(s.path) for s in train), [s.y for s in train])  # streamed
         summary.update(train_images=len(train), seconds=round(time.time() - t0, 1))
@@ -117,7 +117,7 @@ def train_on_samples(
     model = CalibratedModel(detector, ModelInfo(detector=detector_name, name=name, version=version))
     summary["calibration"] = calibrate(model, val)
     summary.update(
-        command=shlex.join(["synthscan", *sys.argv[1:]]) if Path(sys.argv[0]).name == "synthscan" else shlex.join(sys.argv),
+        command=command_line(),
         trained=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         **(record or {}),
     )

@@ -18,13 +18,12 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from sklearn.metrics import average_precision_score
 
 from synthscan.data.augment import AugmentConfig, augment
 from synthscan.data.datasets import Sample, check_two_classes
-from synthscan.detectors.base import Detector
-from synthscan.detectors.tiling import make_tiles, score_tiles, to_tensor_batch
+from synthscan.detectors.base import CalibratedModel, Detector
+from synthscan.detectors.tiling import make_tiles, to_tensor_batch
 from synthscan.io import load_image
 
 
@@ -54,13 +53,6 @@ def sample_weights(samples: list[Sample]) -> np.ndarray:
     return w / w.sum()
 
 
-def score_images(detector: Detector, images: list[np.ndarray], batch_size: int = 64) -> np.ndarray:
-    """Raw logits per image, aggregated over tiles exactly as a scan does."""
-    detector.eval()
-    tiles = [make_tiles(img, detector.input_policy) for img in images]
-    return np.array([t.mean() for t in score_tiles(detector, tiles, batch_size)])
-
-
 def steps_per_epoch(n_images: int, cfg: TrainConfig) -> int:
     return max(1, n_images // cfg.batch_size)  # sampling is with replacement: a small set still trains
 
@@ -72,15 +64,9 @@ def _batches(images, labels, weights, cfg: TrainConfig, rng: np.random.Generator
         yield to_tensor_batch(x), torch.tensor(labels[idx], dtype=torch.float32)
 
 
-def real_only_stages(detector) -> list[str]:
-    """Sub-modules trained on real photos before the classifier, in order (see
-    `Detector.real_only_stages`); each `detector.<name>` has a `detector.<name>_loss`."""
-    return detector.real_only_stages() if hasattr(detector, "real_only_stages") else []
-
-
-def _pretrain(detector, stage: str, images, labels, cfg: TrainConfig, rng, log):
-    """Train `detector.<stage>` on real photos only with `detector.<stage>_loss`, then freeze it."""
-    module, loss_fn = getattr(detector, stage), getattr(detector, f"{stage}_loss")
+def _pretrain(detector: Detector, stage: str, images, labels, cfg: TrainConfig, rng, log):
+    """Train `detector.<stage>` on real photos only with `detector.stage_loss`, then freeze it."""
+    module = getattr(detector, stage)
     reals = [img for img, y in zip(images, labels) if y == 0]
     weights = np.full(len(reals), 1.0 / len(reals))
     opt = torch.optim.Adam(module.parameters(), lr=cfg.lr)
@@ -88,7 +74,7 @@ def _pretrain(detector, stage: str, images, labels, cfg: TrainConfig, rng, log):
     for epoch in range(cfg.pretrain_epochs):
         losses = []
         for x, _ in _batches(reals, np.zeros(len(reals)), weights, cfg, rng):
-            loss = loss_fn(x.to(next(module.parameters()).device))
+            loss = detector.stage_loss(stage, x.to(next(module.parameters()).device))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -137,8 +123,7 @@ def fit(
 
     ckpt_path = out_dir / "checkpoint.pt"
     state = {"epoch": 0, "best_ap": -1.0, "best_epoch": 0, "stale": 0, "pretrained": False}
-    params = detector.classifier_parameters() if hasattr(detector, "classifier_parameters") else detector.parameters()
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(detector.trainable_parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, weights_only=False, map_location=device)
@@ -150,18 +135,18 @@ def fit(
         torch.manual_seed(cfg.seed + state["epoch"])
         progress(f"resumed from {ckpt_path} after epoch {state['epoch']}")
         if state["pretrained"]:
-            for stage in real_only_stages(detector):
+            for stage in detector.real_only_stages():
                 getattr(detector, stage).requires_grad_(False)
 
-    if real_only_stages(detector) and not state["pretrained"]:
-        for stage in real_only_stages(detector):
+    if detector.real_only_stages() and not state["pretrained"]:
+        for stage in detector.real_only_stages():
             _pretrain(detector, stage, train_images, labels, cfg, rng, log)
         state["pretrained"] = True
 
     n_fake, n_real = labels.sum(), len(labels) - labels.sum()
     while state["epoch"] < cfg.epochs and state["stale"] < cfg.patience:
         detector.train()
-        for stage in real_only_stages(detector):
+        for stage in detector.real_only_stages():
             getattr(detector, stage).eval()  # frozen stages: no dropout noise in the residual
         losses, t_epoch = [], time.time()
         batches = _batches(train_images, labels, weights, cfg, rng)
@@ -173,16 +158,14 @@ def fit(
                             description=f"epoch {state['epoch'] + 1}/{cfg.epochs}", console=Console(stderr=True))
         for x, y in batches:
             x, y = x.to(device), y.to(device)
-            if hasattr(detector, "training_loss"):  # a detector with its own objective (rine, backbone)
-                loss = detector.training_loss(x, y)
-            else:
-                loss = F.binary_cross_entropy_with_logits(detector(x), y)
+            loss = detector.training_loss(x, y)  # BCE unless the detector has its own objective
             opt.zero_grad()
             loss.backward()
             opt.step()
             losses.append(loss.item())
         sched.step()
-        val_ap = float(average_precision_score(val_y, score_images(detector, val_images)))
+        val_logits = [s.raw_logit for s in CalibratedModel.uncalibrated(detector).score_many(val_images, batch_size=64)]
+        val_ap = float(average_precision_score(val_y, val_logits))
         state["epoch"] += 1
         if val_ap > state["best_ap"]:
             state.update(best_ap=val_ap, best_epoch=state["epoch"], stale=0)

@@ -1,0 +1,34 @@
+"""The bundled models give the same scores on the shipped examples as they did before the
+pipeline was restructured (issue 11): whole-image and per-tile p_fake to 1e-6, and the verdict.
+
+The expected values were written by `synthscan scan examples -f json -m MODEL` at the commit
+before the restructuring; a change here means a behaviour change, not a refactor.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from synthscan import Scanner
+from synthscan.detectors.registry import load_model
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPECTED = json.loads((Path(__file__).parent / "fixtures" / "example_scores.json").read_text())
+
+
+@pytest.mark.parametrize("model_name", sorted(EXPECTED))
+def test_bundled_models_score_examples_unchanged(model_name):
+    expected = EXPECTED[model_name]
+    scanner = Scanner(load_model(model_name))
+    paths = [str(ROOT / p) for p in sorted(expected)]
+    results = {Path(r.path).relative_to(ROOT).as_posix(): r for r in scanner.scan_paths(paths)}
+    assert set(results) == set(expected)
+    for path, want in expected.items():
+        got = results[path]
+        assert got.p_fake == pytest.approx(want["p_fake"], abs=1e-6), path
+        assert got.verdict == want["verdict"], path
+        tiles = [t.p_fake for t in got.tile_scores or []]
+        assert tiles == pytest.approx(want["tiles"], abs=1e-6), path
