@@ -62,6 +62,10 @@ class ScanResult(BaseModel):
     format: str | None = None
     p_fake: float | None = None
     verdict: Verdict | None = None
+    # What decided `verdict` (see synthscan.provenance.fusion): pixels, c2pa, metadata, watermark
+    # or pixels+metadata, with a one-line reason. The pixel verdict is kept in provenance.fusion.
+    verdict_source: str | None = None
+    verdict_reason: str | None = None
     threshold: float | None = None
     model: str | None = None
     model_version: str | None = None
@@ -85,6 +89,7 @@ class ScanResult(BaseModel):
             "path": self.path,
             "status": self.status,
             "verdict": self.verdict or "",
+            "verdict_source": self.verdict_source or "",
             "p_fake": "" if self.p_fake is None else round(self.p_fake, 4),
             "threshold": "" if self.threshold is None else self.threshold,
             "width": self.width or "",
