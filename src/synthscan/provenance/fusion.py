@@ -39,12 +39,12 @@ def fuse(provenance: Provenance, pixel_verdict: str | None, p_fake: float | None
     pixels = _pixel_words(pixel_verdict, p_fake)
 
     def decide(verdict, source, rule, reason) -> Fusion:
-        says = "generated" if verdict == "ai-generated" else "camera" if verdict == "real" else None
-        conflict = None
-        if says == "generated" and pixel_verdict == "real":
-            conflict = f"{source} says generated, {pixels}"
+        by_file = source in ("c2pa", "metadata", "watermark")  # the file itself says generated
         camera = [n for n, sig in present.items() if sig.claims == "capture" and n != "hints"]
-        if pixel_verdict == "ai-generated" and camera and says != "generated":
+        conflict = None
+        if by_file and pixel_verdict == "real":
+            conflict = f"{source} says generated, {pixels}"
+        elif not by_file and pixel_verdict == "ai-generated" and camera:
             conflict = f"{camera[0]} says camera, {pixels}"
         if (c2pa := s.get("c2pa")) and c2pa.status == "invalid":
             reason += f"; C2PA manifest invalid ({c2pa.reason})"
