@@ -141,6 +141,17 @@ def test_sd_watermark_decoded(rgb, scheme, fmt, options):
     assert (fusion.verdict, fusion.source) == ("ai-generated", "watermark")
 
 
+@pytest.mark.parametrize(("height", "width", "scheme"), [(256, 256, "v1"), (264, 520, "xl"), (300, 1000, "v1")])
+def test_vectorised_votes_equal_the_package_decoder(height, width, scheme):
+    from imwatermark import WatermarkDecoder
+
+    marked = pf.sd_watermarked(pf.picture(height, width, seed=3), scheme)
+    bgr = np.ascontiguousarray(marked[:, :, ::-1])
+    for length in (136, 48):
+        package = np.asarray(WatermarkDecoder("bits", length).decode(bgr, "dwtDct"), dtype=np.uint8)
+        assert (wm.message_bits(wm.dwtdct_votes(marked), length) == package).all()
+
+
 def test_watermark_absent_small_and_extension_point(rgb, monkeypatch):
     assert read_provenance(encoded(rgb, "PNG")).signals["watermark"].status == "absent"
     assert read_provenance(encoded(rgb[:100, :100], "PNG")).signals["watermark"].status == "unchecked"
