@@ -59,7 +59,7 @@ def print_records(rows: list[dict], console: Console) -> None:
 
 @app.command()
 def provenance(
-    paths: list[Path] = typer.Argument(..., help="Image files."),
+    paths: list[str] = typer.Argument(..., help="Image files or folders."),
     fmt: str = typer.Option("table", "--format", "-f", help="table | json"),
     show_prompts: bool = SHOW_PROMPTS_OPTION,
     c2pa_trust: Path = TRUST_OPTION,
@@ -73,7 +73,9 @@ def provenance(
         raise typer.BadParameter("--format must be table or json")
     if c2pa_trust is not None and not c2pa_trust.is_file():
         raise typer.BadParameter(f"--c2pa-trust: no such file {c2pa_trust}")
-    rows = records([str(p) for p in paths], show_prompts, c2pa_trust)
+    from synthscan.io import iter_image_paths
+
+    rows = records(list(iter_image_paths(paths)), show_prompts, c2pa_trust)
     if fmt == "json":
         print(json.dumps(rows, indent=2))
     else:
