@@ -256,7 +256,7 @@ def files(tmp_path, rgb):
     root.mkdir()
     made = {"webui.png": pf.webui_png(rgb), "ai.jpg": pf.c2pa_signed(encoded(rgb, "JPEG"), "JPEG", pf.AI_TYPE),
             "mark.png": pf.encode(pf.sd_watermarked(rgb), "PNG"), "plain.webp": encoded(rgb, "WEBP"),
-            "offsets.jpg": pf.exif_wrong_offsets(rgb)}
+            "offsets.jpg": pf.exif_wrong_offsets(rgb), "stripped.png": pf.stripped(pf.webui_png(rgb))}
     for name, data in made.items():
         (root / name).write_bytes(data)
     return root
@@ -269,7 +269,8 @@ def test_scan_fuses_and_no_metadata_keeps_pixels(files, tiny_model):
     fused = {r.path.rsplit("/", 1)[-1]: r for r in Scanner(tiny_model).scan_paths(paths)}
     pixels = {r.path.rsplit("/", 1)[-1]: r for r in Scanner(tiny_model, provenance=False).scan_paths(paths)}
     assert {n: r.verdict_source for n, r in fused.items()} == {
-        "ai.jpg": "c2pa", "mark.png": "watermark", "webui.png": "metadata", "plain.webp": "pixels", "offsets.jpg": "pixels"}
+        "ai.jpg": "c2pa", "mark.png": "watermark", "webui.png": "metadata", "plain.webp": "pixels", "offsets.jpg": "pixels",
+        "stripped.png": "pixels"}
     for name, result in fused.items():
         assert result.ok and result.p_fake == pixels[name].p_fake
         assert result.provenance["fusion"]["pixel_verdict"] == pixels[name].verdict

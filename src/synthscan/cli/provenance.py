@@ -14,7 +14,7 @@ from synthscan.cli.main import app
 from synthscan.result import ExitCode
 
 STATUS_STYLE = {"present": "bold", "absent": "dim", "invalid": "magenta", "unchecked": "yellow"}
-CLAIM_STYLE = {"generated": "red", "capture": "green", "edited": "yellow", "none": ""}
+CLAIM_STYLE = {"generated": "red", "capture": "green", "edited": "yellow"}
 SHOW_PROMPTS_OPTION = typer.Option(False, "--show-prompts", help="Include prompt text from embedded generation parameters.")
 TRUST_OPTION = typer.Option(None, "--c2pa-trust", help="PEM file of trusted C2PA signer roots (else every signer is "
                             "reported as untrusted).")
@@ -49,9 +49,9 @@ def print_records(rows: list[dict], console: Console) -> None:
         for col in ("signal", "status", "claims", "reason"):
             table.add_column(col, overflow="fold", ratio=4 if col == "reason" else 1)
         for name, signal in row["signals"].items():
-            claims = signal["claims"] if signal["status"] == "present" else ""
+            style = CLAIM_STYLE.get(signal["claims"]) if signal["status"] == "present" else None
             table.add_row(name, f"[{STATUS_STYLE[signal['status']]}]{signal['status']}[/]",
-                          f"[{CLAIM_STYLE.get(claims, '')}]{claims}[/]" if claims else "", escape(signal["reason"]))
+                          f"[{style}]{signal['claims']}[/]" if style else "", escape(signal["reason"]))
         for hint in row["hints"]:
             table.add_row("  hint", f"{hint['weight']:+.1f}", "", escape(hint["reason"]))
         console.print(table)

@@ -21,9 +21,9 @@ The pixel p_fake is never changed.
 
 from __future__ import annotations
 
+from synthscan.provenance.hints import HINT_MOVE
 from synthscan.provenance.model import Fusion, Provenance
 
-HINT_MOVE = 0.5
 RULES = ("c2pa-generated", "generator-parameters", "watermark", "metadata-generated", "c2pa-capture", "hints", "pixels")
 
 

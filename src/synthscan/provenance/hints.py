@@ -24,6 +24,7 @@ IJG_CHROMA = (17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24
 GENERATOR_SIZES = {(512, 512), (768, 768), (1024, 1024), (2048, 2048), (1152, 896), (896, 1152), (1216, 832),
                    (832, 1216), (1344, 768), (768, 1344), (1536, 640), (640, 1536), (1792, 1024), (1024, 1792),
                    (512, 768), (768, 512), (1536, 1024), (1024, 1536)}
+HINT_MOVE = 0.5  # total weight that moves an uncertain pixel verdict (see fusion); below it, no claim
 WEIGHTS = {
     "generator-size": 0.3,     # an exact default size of a generator
     "multiple-of-64": 0.1,     # both sides multiples of 64 (latent-diffusion sizes), not a default
@@ -82,6 +83,6 @@ def hints_signal(found: list[Hint]) -> Signal:
     if not found:
         return Signal.absent(NAME, "no file-history hint")
     total = sum(h.weight for h in found)
-    claims = "generated" if total > 0 else "capture" if total < 0 else "none"
+    claims = "generated" if total >= HINT_MOVE else "capture" if total <= -HINT_MOVE else "none"
     return Signal(name=NAME, status="present", claims=claims, details={"total_weight": round(total, 2)},
                   reason=f"{len(found)} weak hint(s), total weight {total:+.1f}: " + "; ".join(h.name for h in found))
