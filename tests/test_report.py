@@ -146,8 +146,8 @@ def test_page_structure(results, tmp_path):
     rows = [a for t, a in page.tags if t == "tr" and "data-path" in a]
     assert [r["data-path"] for r in rows] == [r.path for r in results]
     assert [a["data-key"] for a in page.find("th") if "data-key" in a] == [
-        "number", "path", "verdict", "p_fake", "threshold", "tiles", "seconds", "error"]
-    p_fake_cells = [a["data-value"] for t, a in page.tags if t == "td" and "data-value" in a][2::7]  # 7 cells carry one
+        "number", "path", "verdict", "source", "p_fake", "threshold", "tiles", "seconds", "error"]
+    p_fake_cells = [a["data-value"] for t, a in page.tags if t == "td" and "data-value" in a][3::8]  # 8 cells carry one
     assert p_fake_cells == ["0.91", "", "0.1", "0.4"]
 
     # One card per result, with the verdict's class; errors have their own card.

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from synthscan.explain.schema import Explanation
+from synthscan.provenance.model import Provenance
 
 Verdict = Literal["ai-generated", "real", "uncertain"]
 
@@ -64,6 +65,10 @@ class ScanResult(BaseModel):
     format: str | None = None
     p_fake: float | None = None
     verdict: Verdict | None = None
+    # What decided `verdict` (see synthscan.provenance.fusion): pixels, c2pa, metadata, watermark
+    # or pixels+metadata, with a one-line reason. The pixel verdict is kept in provenance.fusion.
+    verdict_source: str | None = None
+    verdict_reason: str | None = None
     threshold: float | None = None
     model: str | None = None
     model_version: str | None = None
@@ -74,7 +79,7 @@ class ScanResult(BaseModel):
     warnings: list[Notice] = Field(default_factory=list)
     tile_scores: list[Tile] = Field(default_factory=list)
     explanation: Explanation | None = None  # `Scanner(explain=...)`, `synthscan explain`
-    provenance: dict[str, Any] | None = None
+    provenance: Provenance | None = None  # `Scanner(provenance=...)`, see synthscan.provenance
 
     @property
     def ok(self) -> bool:
@@ -86,6 +91,7 @@ class ScanResult(BaseModel):
             "path": self.path,
             "status": self.status,
             "verdict": self.verdict or "",
+            "verdict_source": self.verdict_source or "",
             "p_fake": "" if self.p_fake is None else round(self.p_fake, 4),
             "threshold": "" if self.threshold is None else self.threshold,
             "width": self.width or "",

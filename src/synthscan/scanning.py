@@ -19,6 +19,7 @@ from synthscan.detectors.base import CalibratedModel, ImageScore
 from synthscan.detectors.registry import DEFAULT_MODEL, load_model
 from synthscan.io import ImageLoadError, LoadedImage, load_image
 from synthscan.io.loading import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+from synthscan.provenance.attach import attach_provenance
 from synthscan.result import Decision, Notice, ScanResult, Tile
 
 
@@ -35,9 +36,13 @@ class Scanner:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         max_bytes: int = DEFAULT_MAX_BYTES,
         explain: bool | Mapping[str, Any] = False,
+        provenance: bool | Mapping[str, Any] = True,
     ):
         """explain: True, or `synthscan.explain_image` options (methods, maps, maps_dir, target),
-        attaches an explanation to each scanned image (`ScanResult.explanation`)."""
+        attaches an explanation to each scanned image (`ScanResult.explanation`).
+        provenance: True, or `synthscan.provenance.read_provenance` options (show_prompts,
+        trust_anchors), reads each file's provenance and fuses it with the pixel verdict; False
+        gives the pixel-only verdict."""
         self.model = load_model(model)
         decision = self.model.info.decision
         self.decision: Decision = decision if threshold is None else decision.with_threshold(threshold)
@@ -47,6 +52,9 @@ class Scanner:
         self.max_bytes = max_bytes
         self.explain_options: dict[str, Any] | None = (
             None if explain is False else ({} if explain is True else dict(explain))
+        )
+        self.provenance_options: dict[str, Any] | None = (
+            None if provenance is False else {"max_bytes": max_bytes} | ({} if provenance is True else dict(provenance))
         )
 
     def _load(self, path: str) -> tuple[LoadedImage | ImageLoadError, float]:
@@ -113,6 +121,7 @@ class Scanner:
             )
             if self.explain_options is not None:
                 self._explain(item, score, result)
+            attach_provenance(result, item, self.provenance_options)
             yield result
 
     def _explain(self, image: LoadedImage, score: ImageScore, result: ScanResult) -> None:
@@ -138,6 +147,6 @@ def scan(
     from synthscan.io import iter_image_paths
 
     inputs = [str(paths)] if isinstance(paths, (str, Path)) else [str(p) for p in paths]
-    scanner_options = {k: options.pop(k) for k in list(options) if k in {"threshold", "batch_size", "workers", "max_pixels", "max_bytes", "explain"}}
+    scanner_options = {k: options.pop(k) for k in list(options) if k in {"threshold", "batch_size", "workers", "max_pixels", "max_bytes", "explain", "provenance"}}
     scanner = Scanner(model, **scanner_options)
     return list(scanner.scan_paths(iter_image_paths(inputs, **options)))

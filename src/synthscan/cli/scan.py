@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from synthscan.cli.main import app
+from synthscan.cli.provenance import SHOW_PROMPTS_OPTION, TRUST_OPTION
 from synthscan.output import CSV_FIELDS, FORMATS, ResultWriter, format_from_suffix, result_record
 from synthscan.result import ExitCode, Notice, ScanResult
 
@@ -26,18 +27,18 @@ COUNTED_PATHS = 100_000
 def print_table(results: list[ScanResult], console: Console) -> None:
     table = Table(show_lines=False)
     table.add_column("path", overflow="fold", ratio=3)
-    for col in ("verdict", "p_fake", "size", "tiles"):
+    for col in ("verdict", "source", "p_fake", "size", "tiles"):
         table.add_column(col, justify="right" if col in {"p_fake", "tiles"} else "left", no_wrap=True)
     table.add_column("note", overflow="fold", ratio=2)
     for r in results:
         if r.ok:
             note = ", ".join(w.code for w in r.warnings)
-            table.add_row(escape(r.path), f"[{VERDICT_STYLE[r.verdict]}]{r.verdict}[/]", f"{r.p_fake:.3f}",
+            table.add_row(escape(r.path), f"[{VERDICT_STYLE[r.verdict]}]{r.verdict}[/]", r.verdict_source or "", f"{r.p_fake:.3f}",
                           f"{r.width}x{r.height}", str(r.tiles), note)
         elif r.status == "skipped":
             table.add_row(escape(r.path), "[dim]skipped[/]", "", "", "", r.error.code)
         else:
-            table.add_row(escape(r.path), "[bold magenta]error[/]", "", "", "", escape(f"{r.error.code}: {r.error.message}"))
+            table.add_row(escape(r.path), "[bold magenta]error[/]", "", "", "", "", escape(f"{r.error.code}: {r.error.message}"))
     console.print(table)
     if results and results[0].model:
         console.print(f"model {results[0].model} {results[0].model_version}; threshold "
@@ -77,6 +78,10 @@ def scan(
     clip: str = CLIP_OPTION,
     clip_thresholds: Path = CLIP_THRESHOLDS_OPTION,
     report: Path = REPORT_OPTION,
+    no_metadata: bool = typer.Option(False, "--no-metadata", help="Pixel-only verdict: do not read provenance "
+                                     "(C2PA, EXIF/XMP/IPTC, generation parameters, watermarks)."),
+    show_prompts: bool = SHOW_PROMPTS_OPTION,
+    c2pa_trust: Path = TRUST_OPTION,
 ) -> None:
     """Scan images and print or write one verdict per file.
 
@@ -93,6 +98,10 @@ def scan(
         raise typer.BadParameter("--out needs --format json, jsonl or csv")
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise typer.BadParameter("--threshold must be between 0 and 1")
+    if no_metadata and (show_prompts or c2pa_trust):
+        raise typer.BadParameter("--show-prompts and --c2pa-trust need provenance (drop --no-metadata)")
+    if c2pa_trust is not None and not c2pa_trust.is_file():
+        raise typer.BadParameter(f"--c2pa-trust: no such file {c2pa_trust}")
     if resume and not out:
         raise typer.BadParameter("--resume needs --out")
     if not explain and (maps_dir or clip or clip_thresholds or narrator != "template"):
@@ -111,8 +120,11 @@ def scan(
     try:
         options = explain_options(maps_dir=maps_dir, embed=report is not None, narrator=narrator, clip=clip,
                                   clip_thresholds=clip_thresholds)
+        provenance = not no_metadata and {"show_prompts": show_prompts,
+                                          "trust_anchors": str(c2pa_trust) if c2pa_trust else None}
         scanner = Scanner(model, threshold=threshold, batch_size=batch_size, workers=workers,
-                          max_pixels=max_pixels, max_bytes=max_bytes, explain=explain and options)
+                          max_pixels=max_pixels, max_bytes=max_bytes, explain=explain and options,
+                          provenance=provenance)
     except (FileNotFoundError, KeyError, ValueError) as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(ExitCode.USAGE) from None
