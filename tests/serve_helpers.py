@@ -1,0 +1,43 @@
+"""Helpers for the service tests: a started app on a tiny model, and small encoded images."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import numpy as np
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from synthscan.serve.app import create_app
+from synthscan.serve.settings import Settings
+
+
+def png(h: int = 80, w: int = 96, seed: int = 0, fmt: str = "PNG") -> bytes:
+    rgb = np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, fmt)
+    return buf.getvalue()
+
+
+def started_client(tmp_path, model, **settings) -> TestClient:
+    """A TestClient whose app has loaded `model` (use it as a context manager)."""
+    settings.setdefault("database", f"sqlite:///{tmp_path / 'history.db'}")
+    client = TestClient(create_app(Settings(**settings), model=model))
+    client.__enter__()
+    deadline = time.monotonic() + 60
+    while client.get("/readyz").status_code != 200:
+        assert time.monotonic() < deadline, "model never became ready"
+        time.sleep(0.02)
+    return client
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that declares width x height but holds no pixel data (a decompression-bomb probe)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) + chunk(b"IEND", b"")
