@@ -154,5 +154,6 @@ def run(settings: Settings) -> None:
 
     settings.check_exposure()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its per-plugin lines drown the rest
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
                 timeout_graceful_shutdown=10, server_header=False)
