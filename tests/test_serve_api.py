@@ -73,6 +73,17 @@ def test_scan_history_and_cache(client):
     record = client.get(f"/v1/scans/{items[1]['id']}").json()
     assert record["result"]["sha256"] == sha and record["verdict"] == results[1].verdict
     assert error_of(client.get("/v1/scans/999"), 404) == "not-found"
+    assert error_of(client.get(f"/v1/scans/{items[0]['id']}/image"), 404) == "not-found"  # not kept by default
+
+
+def test_store_images_when_asked(tmp_path, tiny_model):
+    c = started_client(tmp_path, tiny_model, store_images=True)
+    try:
+        data = png(seed=7)
+        item = c.post("/v1/scan", files=files(("a.png", data))).json()["items"][0]
+        assert c.get(f"/v1/scans/{item['id']}/image").content == data
+    finally:
+        c.__exit__(None, None, None)
 
 
 def test_explain_adds_evidence(client):

@@ -126,6 +126,15 @@ def create_app(settings: Settings | None = None, *, model=None) -> FastAPI:
             raise ApiError(404, errors.NOT_FOUND, f"no scan with id {scan_id}")
         return {**record.summary(), "result": record.result}
 
+    @app.get("/v1/scans/{scan_id}/image", dependencies=v1, tags=["history"])
+    async def get_image(request: Request, scan_id: int) -> Response:
+        """The scanned image's bytes; only kept when the server runs with --store-images."""
+        data = await run_in_threadpool(request.app.state.history.image, scan_id)
+        if data is None:
+            raise ApiError(404, errors.NOT_FOUND, f"no stored image for scan {scan_id} (see --store-images)")
+        return Response(data, media_type="application/octet-stream",
+                        headers={"Content-Disposition": f'attachment; filename="scan-{scan_id}"', **PAGE_HEADERS})
+
     @app.get("/", include_in_schema=False)
     def page() -> Response:
         return static_file("index.html")

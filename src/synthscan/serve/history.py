@@ -121,6 +121,11 @@ class History:
         with Session(self.engine) as session:
             return session.get(ScanRecord, scan_id)
 
+    def image(self, scan_id: int) -> bytes | None:
+        """The uploaded bytes, when the service keeps them (`store_images`)."""
+        with Session(self.engine) as session:
+            return session.scalar(select(ScanRecord.image).where(ScanRecord.id == scan_id))
+
     def list(self, *, verdict: str | None = None, model: str | None = None, sha256: str | None = None,
              since: datetime | None = None, until: datetime | None = None, limit: int = 50,
              offset: int = 0) -> Page:
