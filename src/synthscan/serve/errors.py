@@ -31,6 +31,7 @@ NOT_FOUND = "not-found"  # 404
 REQUEST_TOO_LARGE = "request-too-large"  # 413
 TOO_MANY_FILES = "too-many-files"  # 413
 NOT_MULTIPART = "not-multipart"  # 415
+BAD_MULTIPART = "bad-multipart"  # 400
 BAD_PARAMETERS = "bad-parameters"  # 422
 NO_FILES = "no-files"  # 422
 QUEUE_FULL = "queue-full"  # 429

@@ -58,10 +58,11 @@ async def read_uploads(request: Request, settings) -> list[tuple[str, bytes]]:
             files.append((safe_name(upload.filename, i), await upload.read(settings.max_file_bytes + 1)))
     except BodyTooLarge as exc:
         raise ApiError(413, errors.REQUEST_TOO_LARGE, str(exc)) from None
-    except HTTPException as exc:  # Starlette's multipart errors
-        if "Too many files" in str(exc.detail):
+    except (HTTPException, ValueError) as exc:  # Starlette's and python-multipart's parse errors
+        detail = str(getattr(exc, "detail", exc))
+        if "Too many files" in detail:
             raise ApiError(413, errors.TOO_MANY_FILES, f"at most {settings.max_files} files per request") from None
-        raise ApiError(400, "bad-multipart", f"cannot parse the multipart body: {exc.detail}") from None
+        raise ApiError(400, errors.BAD_MULTIPART, f"cannot parse the multipart body: {detail}") from None
     if not files:
         raise ApiError(422, errors.NO_FILES, "no files in the request (multipart field: files)")
     return files
