@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import datetime
 from importlib import resources
@@ -48,12 +49,14 @@ def create_app(settings: Settings | None = None, *, model=None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.history = History(settings.database)
+        app.state.decoders = ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="synthscan-decode")
         log.info("scan history: %s", app.state.history.describe())
         worker.start()
         try:
             yield
         finally:
             worker.stop()
+            app.state.decoders.shutdown(cancel_futures=True)
             app.state.history.close()
 
     app = FastAPI(title="synthscan", version=__version__, lifespan=lifespan,

@@ -35,6 +35,7 @@ class Settings(BaseModel):
     queue_size: int = 64  # images waiting for inference; beyond: 429
     batch_images: int = 16  # images scored together, across requests
     batch_size: int = 32  # tiles per forward pass
+    decode_threads: int = 2  # images decoded at once: bounds decoder memory (a 40 MP image is ~120 MB)
     inference_threads: int = 1  # each scores whole batches; more only helps on many cores
     timeout_s: float = 60.0  # per request, from upload to answer; beyond: 504
     store_images: bool = False  # keep uploaded bytes in the history (off: only their sha256)

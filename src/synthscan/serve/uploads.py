@@ -82,7 +82,8 @@ async def scan_uploads(request: Request, *, explain: bool, rescan: bool) -> dict
         raise ApiError(503, errors.NOT_READY, worker.load_error or "the model is still loading; retry shortly")
     deadline = time.monotonic() + settings.timeout_s
     files = await read_uploads(request, settings)
-    decoded = [await run_in_threadpool(_decode, name, data, settings) for name, data in files]
+    loop = asyncio.get_running_loop()
+    decoded = [await loop.run_in_executor(state.decoders, _decode, name, data, settings) for name, data in files]
     failures = [d for d in decoded if isinstance(d, ImageLoadError)]
     if len(failures) == len(decoded):  # nothing to scan: the request itself failed
         first = failures[0]
