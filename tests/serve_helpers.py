@@ -20,10 +20,10 @@ def png(h: int = 80, w: int = 96, seed: int = 0, fmt: str = "PNG") -> bytes:
     return buf.getvalue()
 
 
-def started_client(tmp_path, model, **settings) -> TestClient:
-    """A TestClient whose app has loaded `model` (use it as a context manager)."""
+def started_client(tmp_path, model, raise_server_exceptions: bool = True, **settings) -> TestClient:
+    """A TestClient whose app has loaded `model`; call `__exit__` to stop it."""
     settings.setdefault("database", f"sqlite:///{tmp_path / 'history.db'}")
-    client = TestClient(create_app(Settings(**settings), model=model))
+    client = TestClient(create_app(Settings(**settings), model=model), raise_server_exceptions=raise_server_exceptions)
     client.__enter__()
     deadline = time.monotonic() + 60
     while client.get("/readyz").status_code != 200:

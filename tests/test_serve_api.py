@@ -229,6 +229,26 @@ def test_refuses_public_bind_without_key():
     Settings(host="localhost").check_exposure()
 
 
+def test_serve_command_refuses_public_bind_without_key():
+    from typer.testing import CliRunner
+
+    from synthscan.cli.main import app
+
+    result = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0"], env={"SYNTHSCAN_API_KEY": ""})
+    assert result.exit_code == 2 and "without an API key" in result.output
+
+
+def test_inference_failure_is_a_json_500(tmp_path, tiny_model):
+    c = started_client(tmp_path, tiny_model, raise_server_exceptions=False)
+    c.app.state.worker.scanner.scan_images = lambda images: 1 / 0
+    try:
+        r = c.post("/v1/scan", files=files(("a.png", png(seed=8))))
+        assert r.status_code == 500 and r.json()["error"]["code"] == "internal"
+        assert c.get("/healthz").status_code == 200
+    finally:
+        c.__exit__(None, None, None)
+
+
 def test_page_and_static(client):
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]

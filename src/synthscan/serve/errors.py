@@ -62,6 +62,10 @@ def install_handlers(app: FastAPI) -> None:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         return ApiError(422, BAD_PARAMETERS, problems or "invalid parameters").response()
 
+    @app.exception_handler(Exception)
+    async def internal(_: Request, exc: Exception) -> JSONResponse:  # logged by the server as well
+        return ApiError(500, "internal", f"{type(exc).__name__}: {exc}").response()
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: NOT_FOUND, 405: "method-not-allowed"}.get(exc.status_code, f"http-{exc.status_code}")
