@@ -149,6 +149,10 @@ def main() -> None:
             if server:
                 server.terminate()
                 server.wait(30)
+                errors = [line for line in (Path(tmp) / "server.log").read_text().splitlines()
+                          if "Error" in line or "error" in line.split(":", 1)[0].lower()]
+                if errors:
+                    print("server log errors (last 10):", *errors[-10:], sep="\n  ")
 
     ok = statuses.get(200, 0)
     q = statistics.quantiles(latencies, n=100) if len(latencies) >= 2 else [float("nan")] * 99

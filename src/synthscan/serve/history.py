@@ -8,13 +8,15 @@ and upgraded by the Alembic migrations shipped in `synthscan/serve/migrations`.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, Integer, LargeBinary, String, create_engine, func, select
+from sqlalchemy import JSON, DateTime, Float, Integer, LargeBinary, String, create_engine, event, func, select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -62,6 +64,12 @@ class Page:
     items: list[ScanRecord]
 
 
+def _sqlite_wal(connection, _) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
 def migrate(engine: Engine) -> None:
     """Bring the database schema to the newest migration (creates it on first use)."""
     from alembic import command
@@ -82,7 +90,13 @@ class History:
         if parsed.drivername == "postgresql":  # psycopg 3 is the maintained driver
             parsed = parsed.set(drivername="postgresql+psycopg")
         self.url = parsed
-        self.engine = create_engine(parsed, pool_pre_ping=True)
+        sqlite = parsed.get_backend_name() == "sqlite"
+        # SQLite allows one writer at a time: writes take a lock here instead of failing with
+        # "database is locked" under load, and WAL lets readers go on while one writes.
+        self._write_lock = threading.Lock() if sqlite else contextlib.nullcontext()
+        self.engine = create_engine(parsed, pool_pre_ping=True, connect_args={"timeout": 30} if sqlite else {})
+        if sqlite:
+            event.listen(self.engine, "connect", _sqlite_wal)
         if migrate_schema:
             migrate(self.engine)
 
@@ -102,7 +116,7 @@ class History:
             result=result,
             image=image,
         )
-        with Session(self.engine, expire_on_commit=False) as session:
+        with self._write_lock, Session(self.engine, expire_on_commit=False) as session:
             session.add(record)
             session.commit()
         return record
