@@ -124,11 +124,14 @@ def test_request_errors(client):
 
 
 def test_size_limits(tmp_path, tiny_model):
-    c = started_client(tmp_path, tiny_model, max_file_bytes=2000, max_request_bytes=20_000, max_files=2)
+    c = started_client(tmp_path, tiny_model, max_file_bytes=2000, max_request_bytes=20_000, max_files=2,
+                       max_request_pixels=600)
     try:
         big = png(40, 40, seed=6)
         assert len(big) > 2000
         assert error_of(c.post("/v1/scan", files=files(("big.png", big))), 413) == "too-large"
+        pair = files(("a.png", png(20, 20, seed=1)), ("b.png", png(20, 20, seed=2)))  # 400 pixels each
+        assert error_of(c.post("/v1/scan", files=pair), 413) == "too-many-pixels"
         many = files(*[(f"{i}.png", png(8, 8, seed=i)) for i in range(3)])
         assert error_of(c.post("/v1/scan", files=many), 413) == "too-many-files"
         huge = files(("a.png", b"\x89PNG" + bytes(30_000)))

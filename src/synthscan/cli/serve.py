@@ -22,6 +22,7 @@ def serve(
     max_request_mb: float = typer.Option(100, help="Largest request body, in MiB."),
     max_pixels: int = typer.Option(40_000_000, help="Largest image in pixels (checked from the header before decoding)."),
     max_files: int = typer.Option(32, help="Most files per request."),
+    max_request_pixels: int = typer.Option(100_000_000, help="Most pixels of all images in a request together."),
     queue_size: int = typer.Option(64, help="Images that may wait for inference; beyond this requests get 429."),
     timeout: float = typer.Option(60, help="Seconds a request may take before it gets 504."),
     store_images: bool = typer.Option(False, "--store-images", help="Also keep uploaded image bytes in the history."),
@@ -32,7 +33,7 @@ def serve(
 
     options = dict(host=host, port=port, model=model, api_key=api_key or None, max_pixels=max_pixels,
                    max_file_bytes=int(max_file_mb * MIB), max_request_bytes=int(max_request_mb * MIB),
-                   max_files=max_files, queue_size=queue_size, timeout_s=timeout, store_images=store_images)
+                   max_files=max_files, max_request_pixels=max_request_pixels, queue_size=queue_size, timeout_s=timeout, store_images=store_images)
     if database:
         options["database"] = database
     settings = Settings(**options)

@@ -30,6 +30,7 @@ UNAUTHORIZED = "unauthorized"  # 401
 NOT_FOUND = "not-found"  # 404
 REQUEST_TOO_LARGE = "request-too-large"  # 413
 TOO_MANY_FILES = "too-many-files"  # 413
+TOO_MANY_PIXELS = "too-many-pixels"  # 413
 NOT_MULTIPART = "not-multipart"  # 415
 BAD_MULTIPART = "bad-multipart"  # 400
 BAD_PARAMETERS = "bad-parameters"  # 422

@@ -32,6 +32,7 @@ class Settings(BaseModel):
     max_request_bytes: int = 100 * MIB
     max_pixels: int = 40_000_000  # checked from the header, before decoding
     max_files: int = 32  # per request
+    max_request_pixels: int = 100_000_000  # all images of a request together (decoded RGB: 3 bytes each)
     queue_size: int = 64  # images waiting for inference; beyond: 429
     batch_images: int = 16  # images scored together, across requests
     batch_size: int = 32  # tiles per forward pass

@@ -83,7 +83,14 @@ async def scan_uploads(request: Request, *, explain: bool, rescan: bool) -> dict
     deadline = time.monotonic() + settings.timeout_s
     files = await read_uploads(request, settings)
     loop = asyncio.get_running_loop()
-    decoded = [await loop.run_in_executor(state.decoders, _decode, name, data, settings) for name, data in files]
+    decoded, pixels = [], 0
+    for name, data in files:
+        item = await loop.run_in_executor(state.decoders, _decode, name, data, settings)
+        pixels += item.width * item.height if isinstance(item, LoadedImage) else 0
+        if pixels > settings.max_request_pixels:  # decoded pixels stay in memory until scored
+            raise ApiError(413, errors.TOO_MANY_PIXELS, f"the images hold more than {settings.max_request_pixels:,} "
+                           "pixels together; send fewer per request")
+        decoded.append(item)
     failures = [d for d in decoded if isinstance(d, ImageLoadError)]
     if len(failures) == len(decoded):  # nothing to scan: the request itself failed
         first = failures[0]
@@ -102,7 +109,7 @@ async def scan_uploads(request: Request, *, explain: bool, rescan: bool) -> dict
         record = None if rescan else await run_in_threadpool(
             history.find, item.sha256, model.name, model.version, explained=explain)
         if record is not None:
-            items[i] = {"id": record.id, "cached": True, "created_at": record.created_at.isoformat(),
+            items[i] = {"id": record.id, "cached": True, "created_at": record.summary()["created_at"],
                         "result": {**record.result, "path": item.path}}
         else:
             todo.append(i)
