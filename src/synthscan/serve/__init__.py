@@ -1,0 +1,1 @@
+"""`synthscan serve`: REST API, web page and scan history (see app.py for the map)."""
