@@ -22,6 +22,11 @@ def evaluate(
     workers: int = typer.Option(2),
     json_out: Path = typer.Option(None, "--json", help="Write the full report as JSON."),
     markdown_out: Path = typer.Option(None, "--markdown", help="Write the tables as Markdown."),
+    perturb: list[str] = typer.Option([], help="Sweep a perturbation, e.g. jpeg:95,75 webp:60 resize:0.5 blur:1 crop:0.5 noise:2 chain:social chain:screenshot (repeatable)."),
+    compare: list[str] = typer.Option([], help="With --perturb: also sweep this model (repeatable); plots get a line per model."),
+    per_generator: bool = typer.Option(False, help="With --perturb: also fake accuracy per generator."),
+    seed: int = typer.Option(0, help="With --perturb: seed of the random perturbations (crop position, noise)."),
+    report: Path = typer.Option(None, "--report", help="With --perturb: write the sweep as Markdown (.md, plots beside it) or HTML (.html)."),
 ) -> None:
     """Score every image of DATASET and report accuracy, AP and AUC per generator, family and overall."""
     from synthscan.data.datasets import DatasetError, read_dataset
@@ -36,6 +41,11 @@ def evaluate(
                 err.print(f"note: evaluating track {track!r} (choose another with --track)")
         samples = read_dataset(dataset, split=split, track=track)
         scanner = Scanner(model, threshold=threshold, batch_size=batch_size, workers=workers)
+        if perturb:
+            from synthscan.cli.sweep import sweep_command
+
+            return sweep_command(scanner, compare, samples, perturb, dataset=dataset, split=split, seed=seed,
+                                 per_generator=per_generator, report=report, json_out=json_out, err=err)
     except (DatasetError, FileNotFoundError, KeyError, ValueError) as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(ExitCode.USAGE) from None
