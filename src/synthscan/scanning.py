@@ -88,7 +88,8 @@ class Scanner:
         start = time.perf_counter()
         raw = score_tiles(self.model.logits, list(tiles.values()), self.batch_size)
         seconds_per_tile = (time.perf_counter() - start) / max(1, sum(len(t) for t in raw))
-        logits = {i: self.model.calibrate_logits(torch.from_numpy(z)).numpy() for i, z in zip(tiles, raw)}
+        raw_logits = dict(zip(tiles, raw))
+        logits = {i: self.model.calibrate_logits(torch.from_numpy(z)).numpy() for i, z in raw_logits.items()}
 
         for i, (path, (item, load_seconds)) in enumerate(loaded):
             if isinstance(item, ImageLoadError):
@@ -96,7 +97,7 @@ class Scanner:
                                  model=self.model.name, model_version=self.model.version)
                 continue
             tile_logits = logits[i]
-            p_fake = float(1.0 / (1.0 + np.exp(-tile_logits.mean())))
+            p_fake = self.model.image_p_fake(raw_logits[i])
             warnings = list(item.warnings)
             if tiles[i].upscaled:
                 warnings.append(Notice(code="upscaled", message=f"smaller than the {policy.crop_size}px crop: upscaled"))

@@ -26,7 +26,8 @@ def evaluate(
     compare: list[str] = typer.Option([], help="With --perturb: also sweep this model (repeatable); plots get a line per model."),
     per_generator: bool = typer.Option(False, help="With --perturb: also fake accuracy per generator."),
     seed: int = typer.Option(0, help="With --perturb: seed of the random perturbations (crop position, noise)."),
-    report: Path = typer.Option(None, "--report", help="With --perturb: write the sweep as Markdown (.md, plots beside it) or HTML (.html)."),
+    reliability: Path = typer.Option(None, help="Write a reliability diagram (PNG) with the ECE; linked from --markdown."),
+    sweep_report: Path = typer.Option(None, "--report", help="With --perturb: write the sweep as Markdown (.md, plots beside it) or HTML (.html)."),
 ) -> None:
     """Score every image of DATASET and report accuracy, AP and AUC per generator, family and overall."""
     from synthscan.data.datasets import DatasetError, read_dataset
@@ -45,7 +46,7 @@ def evaluate(
             from synthscan.cli.sweep import sweep_command
 
             return sweep_command(scanner, compare, samples, perturb, dataset=dataset, split=split, seed=seed,
-                                 per_generator=per_generator, report=report, json_out=json_out, err=err)
+                                 per_generator=per_generator, report=sweep_report, json_out=json_out, err=err)
     except (DatasetError, FileNotFoundError, KeyError, ValueError) as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(ExitCode.USAGE) from None
@@ -60,8 +61,17 @@ def evaluate(
     print_rich_table(report, Console())
     if json_out:
         json_out.write_text(to_json(report))
+    if reliability:
+        from synthscan.evaluate.calibration import plot_reliability
+
+        ys = [int(r["label"] == "fake") for r in records if r["p_fake"] is not None]
+        plot_reliability({report.model: (ys, [r["p_fake"] for r in records if r["p_fake"] is not None])}, reliability)
     if markdown_out:
-        markdown_out.write_text(to_markdown(report))
+        import os
+
+        rel = Path(os.path.relpath(reliability.resolve(), markdown_out.resolve().parent)).as_posix() if reliability else ""
+        link = f"\n![reliability]({rel})\n" if reliability else ""
+        markdown_out.write_text(to_markdown(report) + link)
     if report.errors:
         err.print(f"{report.errors} image(s) could not be read and are left out of the metrics")
         raise typer.Exit(ExitCode.SOME_FAILED)

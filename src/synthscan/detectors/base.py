@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from safetensors.torch import load_file, save_file
@@ -46,10 +47,19 @@ class InputPolicy(BaseModel):
 
 
 class Calibration(BaseModel):
-    """Platt scaling: p = sigmoid(scale * logit + bias). Identity until fitted."""
+    """How a raw logit becomes P(fake). Identity until fitted.
 
+    platt: p = sigmoid(scale * logit + bias); temperature: the same with bias 0 (scale = 1/T);
+    isotonic: p = linear interpolation of `knots_p` at `knots_logit` (increasing raw logits),
+    constant beyond the ends. Model files without `method` are Platt (format 1 as before).
+    See `synthscan.evaluate.calibration` for the fits.
+    """
+
+    method: Literal["platt", "temperature", "isotonic"] = "platt"
     scale: float = 1.0
     bias: float = 0.0
+    knots_logit: list[float] = Field(default_factory=list)
+    knots_p: list[float] = Field(default_factory=list)
     fitted_on: str | None = None
 
 
@@ -118,8 +128,22 @@ class CalibratedModel:
         return self.detector.input_policy
 
     def calibrate_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """Calibrated logits (sigmoid gives P(fake)), tile by tile."""
         c = self.info.calibration
+        if c.method == "isotonic":
+            p = np.interp(logits.numpy(), c.knots_logit, c.knots_p).clip(1e-6, 1 - 1e-6)
+            return torch.from_numpy(np.log(p / (1 - p))).to(logits.dtype)
         return c.scale * logits + c.bias
+
+    def image_p_fake(self, tile_logits: np.ndarray) -> float:
+        """P(fake) of an image from its tiles' raw logits. Affine calibrations average the
+        calibrated tile logits (as always); isotonic maps the mean raw logit, the quantity it
+        was fitted on (`synthscan.train.trainer.score_images`)."""
+        c = self.info.calibration
+        if c.method == "isotonic":
+            return float(np.interp(float(np.mean(tile_logits)), c.knots_logit, c.knots_p))
+        z = self.calibrate_logits(torch.from_numpy(tile_logits)).numpy()
+        return float(1.0 / (1.0 + np.exp(-z.mean())))
 
     @torch.inference_mode()
     def logits(self, batch: torch.Tensor) -> torch.Tensor:
