@@ -74,6 +74,7 @@ class ScanResult(BaseModel):
     # Filled by later stages; kept generic so they plug in without changing this class.
     explanation: dict[str, Any] | None = None
     provenance: dict[str, Any] | None = None
+    stability: dict[str, Any] | None = None  # synthscan.stability: variants' P(fake), spread
 
     @property
     def ok(self) -> bool:

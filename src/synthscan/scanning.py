@@ -39,9 +39,11 @@ class Scanner:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         max_bytes: int = DEFAULT_MAX_BYTES,
         explain: bool | Mapping[str, Any] = False,
+        stability: bool | list[str] = False,
     ):
         """explain: True, or `synthscan.explain_image` options (methods, maps, maps_dir, target),
-        attaches an explanation to each scanned image (`ScanResult.explanation`)."""
+        attaches an explanation to each scanned image (`ScanResult.explanation`).
+        stability: True, or variant names, re-scores each image under re-encodings (`synthscan.stability`)."""
         self.model = load_model(model)
         decision = self.model.info.decision
         self.decision: Decision = decision if threshold is None else decision.with_threshold(threshold)
@@ -52,6 +54,9 @@ class Scanner:
         self.explain_options: dict[str, Any] | None = (
             None if explain is False else ({} if explain is True else dict(explain))
         )
+        from synthscan.stability import StabilityCheck
+
+        self.stability = StabilityCheck(self, None if stability is True else stability) if stability else None
 
     def _load(self, path: str) -> tuple[LoadedImage | ImageLoadError, float]:
         start = time.perf_counter()
@@ -122,6 +127,8 @@ class Scanner:
                     Tile(box=box, p_fake=float(1.0 / (1.0 + np.exp(-z)))) for box, z in zip(tiles[i].boxes, tile_logits)
                 ],
             )
+            if self.stability is not None:
+                self.stability.apply(item, result)
             if self.explain_options is not None:
                 self._explain(item, result)
             yield result
@@ -151,6 +158,6 @@ def scan(
     from synthscan.io import iter_image_paths
 
     inputs = [str(paths)] if isinstance(paths, (str, Path)) else [str(p) for p in paths]
-    scanner_options = {k: options.pop(k) for k in list(options) if k in {"threshold", "batch_size", "workers", "max_pixels", "max_bytes", "explain"}}
+    scanner_options = {k: options.pop(k) for k in list(options) if k in {"threshold", "batch_size", "workers", "max_pixels", "max_bytes", "explain", "stability"}}
     scanner = Scanner(model, **scanner_options)
     return list(scanner.scan_paths(iter_image_paths(inputs, **options)))

@@ -71,6 +71,7 @@ def scan(
     clip: str = CLIP_OPTION,
     clip_thresholds: Path = CLIP_THRESHOLDS_OPTION,
     report: Path = REPORT_OPTION,
+    stability: bool = typer.Option(False, "--stability", help="Re-score under JPEG 90, 0.75x resize, a 5 px crop shift and WebP 80; a verdict any of them changes becomes uncertain (about 5x the time)."),
 ) -> None:
     """Scan images and print or write one verdict per file.
 
@@ -103,7 +104,8 @@ def scan(
         options = explain_options(maps_dir=maps_dir, embed=report is not None, narrator=narrator, clip=clip,
                                   clip_thresholds=clip_thresholds)
         scanner = Scanner(model, threshold=threshold, batch_size=batch_size, workers=workers,
-                          max_pixels=max_pixels, max_bytes=max_bytes, explain=explain and options)
+                          max_pixels=max_pixels, max_bytes=max_bytes, explain=explain and options,
+                          stability=stability)
     except (FileNotFoundError, KeyError, ValueError) as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(ExitCode.USAGE) from None
