@@ -26,6 +26,7 @@ def evaluate(
     compare: list[str] = typer.Option([], help="With --perturb: also sweep this model (repeatable); plots get a line per model."),
     per_generator: bool = typer.Option(False, help="With --perturb: also fake accuracy per generator."),
     seed: int = typer.Option(0, help="With --perturb: seed of the random perturbations (crop position, noise)."),
+    attack: list[str] = typer.Option([], help="Adversarial evaluation instead: e.g. pgd:eps=2/255,steps=5 or fgsm:eps=4/255 or pgd:norm=l2,eps=0.5 (repeatable) crafted on --model (differentiable), also scored on each --compare model (transfer)."),
     reliability: Path = typer.Option(None, help="Write a reliability diagram (PNG) with the ECE; linked from --markdown."),
     sweep_report: Path = typer.Option(None, "--report", help="With --perturb: write the sweep as Markdown (.md, plots beside it) or HTML (.html)."),
 ) -> None:
@@ -42,6 +43,10 @@ def evaluate(
                 err.print(f"note: evaluating track {track!r} (choose another with --track)")
         samples = read_dataset(dataset, split=split, track=track)
         scanner = Scanner(model, threshold=threshold, batch_size=batch_size, workers=workers)
+        if attack:
+            from synthscan.cli.sweep import attack_command
+
+            return attack_command(scanner, compare, samples, attack, seed=seed, json_out=json_out, err=err)
         if perturb:
             from synthscan.cli.sweep import sweep_command
 

@@ -27,6 +27,7 @@ def train(
     crop_size: int = typer.Option(None, help="Training crop size (inference always uses the detector's tiles)."),
     patience: int = typer.Option(None, help="Stop after this many epochs without a better val AP."),
     seed: int = typer.Option(None),
+    adversarial: str = typer.Option(None, help="Adversarial training, e.g. pgd:eps=2/255,steps=5 (half of each batch attacked; fraction=F to change)."),
     calibration: str = typer.Option("platt", help="Calibration fitted on the val split: platt, temperature or isotonic."),
     target_fpr: float = typer.Option(None, help="Choose the threshold so that at most this fraction of val real photos is called fake (e.g. 0.03)."),
 ) -> None:
@@ -38,9 +39,20 @@ def train(
         raise typer.BadParameter("--calibration must be platt, temperature or isotonic")
     if target_fpr is not None and not 0 <= target_fpr < 1:
         raise typer.BadParameter("--target-fpr must be in [0, 1)")
+    if adversarial:
+        from synthscan.detectors.registry import get_detector_class
+        from synthscan.evaluate.adversarial import parse_attack
+
+        try:
+            parse_attack(adversarial)
+            if hasattr(get_detector_class(detector), "fit_arrays"):
+                raise ValueError(f"{detector} is not trained by gradient descent: --adversarial does not apply")
+        except (ValueError, KeyError) as exc:
+            raise typer.BadParameter(str(exc)) from None
     try:
         detector_config, cfg = resolve_config(detector, config, overrides={
-            "train": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "patience": patience, "seed": seed},
+            "train": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "patience": patience, "seed": seed,
+                      "adversarial": adversarial},
             "augment": {"crop_size": crop_size},
         })
     except (ConfigError, KeyError) as exc:

@@ -25,6 +25,7 @@ from synthscan.data.augment import AugmentConfig, augment
 from synthscan.data.datasets import Sample, check_two_classes
 from synthscan.detectors.base import Detector
 from synthscan.detectors.tiling import make_tiles, score_tiles, to_tensor_batch
+from synthscan.evaluate.adversarial import adversarial_batch, parse_attack
 from synthscan.io import load_image
 
 
@@ -38,6 +39,8 @@ class TrainConfig:
     seed: int = 0
     pretrain_epochs: int = 3  # per real-only stage (spectral-dae's SR network and DAE, spai-style's ViT)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # Adversarial training: e.g. "pgd:eps=2/255,steps=5" (see synthscan.evaluate.adversarial).
+    adversarial: str | None = None
 
 
 def load_rgb(path: str) -> np.ndarray:
@@ -159,6 +162,7 @@ def fit(
         state["pretrained"] = True
 
     n_fake, n_real = labels.sum(), len(labels) - labels.sum()
+    adv_spec = parse_attack(cfg.adversarial) if cfg.adversarial else None
     while state["epoch"] < cfg.epochs and state["stale"] < cfg.patience:
         detector.train()
         for stage in real_only_stages(detector):
@@ -173,6 +177,8 @@ def fit(
                             description=f"epoch {state['epoch'] + 1}/{cfg.epochs}", console=Console(stderr=True))
         for x, y in batches:
             x, y = x.to(device), y.to(device)
+            if adv_spec is not None:
+                x = adversarial_batch(detector, x, y, adv_spec)
             if hasattr(detector, "training_loss"):  # a detector with its own objective (rine, backbone)
                 loss = detector.training_loss(x, y)
             else:
