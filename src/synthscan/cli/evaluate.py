@@ -25,7 +25,7 @@ def evaluate(
     perturb: list[str] = typer.Option([], help="Sweep a perturbation, e.g. jpeg:95,75 webp:60 resize:0.5 blur:1 crop:0.5 noise:2 chain:social chain:screenshot (repeatable)."),
     compare: list[str] = typer.Option([], help="With --perturb: also sweep this model (repeatable); plots get a line per model."),
     per_generator: bool = typer.Option(False, help="With --perturb: also fake accuracy per generator."),
-    seed: int = typer.Option(0, help="With --perturb: seed of the random perturbations (crop position, noise)."),
+    seed: int = typer.Option(0, help="With --perturb or --attack: seed of random perturbations (crop position, noise) and PGD starts."),
     attack: list[str] = typer.Option([], help="Adversarial evaluation instead: e.g. pgd:eps=2/255,steps=5 or fgsm:eps=4/255 or pgd:norm=l2,eps=0.5 (repeatable) crafted on --model (differentiable), also scored on each --compare model (transfer)."),
     reliability: Path = typer.Option(None, help="Write a reliability diagram (PNG) with the ECE; linked from --markdown."),
     sweep_report: Path = typer.Option(None, "--report", help="With --perturb: write the sweep as Markdown (.md, plots beside it) or HTML (.html)."),
