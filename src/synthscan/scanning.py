@@ -95,6 +95,8 @@ class Scanner:
         seconds_per_tile = (time.perf_counter() - start) / max(1, sum(len(t) for t in raw))
         raw_logits = dict(zip(tiles, raw))
         logits = {i: self.model.calibrate_logits(torch.from_numpy(z)).numpy() for i, z in raw_logits.items()}
+        if self.stability is not None:  # the chunk's re-encoded variants, batched together
+            variants = dict(zip(tiles, self.stability.score([loaded[i][1][0] for i in tiles])))
 
         for i, (path, (item, load_seconds)) in enumerate(loaded):
             if isinstance(item, ImageLoadError):
@@ -128,7 +130,7 @@ class Scanner:
                 ],
             )
             if self.stability is not None:
-                self.stability.apply(item, result)
+                self.stability.apply(item, result, variants[i])
             if self.explain_options is not None:
                 self._explain(item, result)
             yield result

@@ -49,10 +49,18 @@ class StabilityCheck:
         self.scorer.explain_options = None
         self.scorer.stability = None
 
-    def apply(self, image: LoadedImage, result: ScanResult) -> None:
-        """Attach `result.stability`; make a verdict that any variant changes "uncertain"."""
-        copies = [dataclasses.replace(image, rgb=np.ascontiguousarray(VARIANTS[v](image.rgb))) for v in self.variants]
+    def score(self, images: list[LoadedImage]) -> list[list[ScanResult]]:
+        """Each image's variants, scored in one call so that tiles of a whole chunk share batches
+        (scoring images one by one is several times slower)."""
+        copies = [dataclasses.replace(im, rgb=np.ascontiguousarray(VARIANTS[v](im.rgb))) for im in images for v in self.variants]
         scored = self.scorer.scan_images(copies)
+        k = len(self.variants)
+        return [scored[i * k:(i + 1) * k] for i in range(len(images))]
+
+    def apply(self, image: LoadedImage, result: ScanResult, scored: list[ScanResult] | None = None) -> None:
+        """Attach `result.stability`; make a verdict that any variant changes "uncertain".
+        `scored`: the image's variants from `score`, else they are scored now."""
+        scored = scored if scored is not None else self.score([image])[0]
         p = {v: r.p_fake for v, r in zip(self.variants, scored)}
         result.seconds += sum(r.seconds for r in scored)
         changed = [v for v, r in zip(self.variants, scored) if r.verdict != result.verdict]
