@@ -72,7 +72,7 @@ class StabilityCheck:
             "original_verdict": result.verdict,
             "stable": not changed,
         }
-        if changed:
+        if changed and result.verdict != "uncertain":  # an uncertain verdict needs no downgrade
             listed = ", ".join(f"{v} -> {r.verdict} ({r.p_fake:.2f})" for v, r in zip(self.variants, scored) if v in changed)
             result.warnings.append(Notice(
                 code="unstable-verdict",
