@@ -119,3 +119,26 @@ def test_eval_perturb_cli_writes_report_and_plots(tmp_path, tiny_model_path):
     assert run("eval", data, "-m", tiny_model_path, "--perturb", "blur:1", "--report", html).exit_code == 0
     assert "data:image/png;base64," in html.read_text()
     assert run("eval", data, "-m", tiny_model_path, "--perturb", "gamma:1").exit_code == 2
+
+
+@pytest.mark.parametrize("on", [{"webp_p": 1.0}, {"downscale_p": 1.0, "downscale_factor": (0.6, 0.6)}])
+def test_web_processing_augmentations(on):
+    from synthscan.data.augment import AugmentConfig, augment
+
+    img = noise_rgb(80, 96, seed=1)
+    off = {"resized_crop_p": 0.0, "flip_p": 0.0, "blur_p": 0.0, "jpeg_p": 0.0}
+    cfg = AugmentConfig(crop_size=32, **off, **on)
+    a = augment(img, cfg, np.random.default_rng(3))
+    assert a.shape == (32, 32, 3) and np.array_equal(a, augment(img, cfg, np.random.default_rng(3)))
+    assert not np.array_equal(a, augment(img, AugmentConfig(crop_size=32, **off), np.random.default_rng(3)))
+    assert AugmentConfig().webp_p == 0.0 and AugmentConfig().downscale_p == 0.0  # off unless asked
+
+
+def test_web_processing_settings_are_checked():
+    from pydantic import ValidationError
+
+    from synthscan.data.augment import AugmentConfig
+
+    for bad in ({"webp_quality": (0, 90)}, {"downscale_factor": (0.5, 1.5)}, {"downscale_factor": (0.0, 0.5)}):
+        with pytest.raises((ValidationError, ValueError)):
+            AugmentConfig(**bad)

@@ -19,17 +19,11 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
-from synthscan.data.augment import gaussian_blur, gaussian_noise, jpeg
+from synthscan.data.augment import gaussian_blur, gaussian_noise, jpeg, webp
 
 SOCIAL_LONG_SIDE = 1080  # what Instagram/Facebook-style uploads keep
 SCREENSHOT_SCALE = 0.8  # a 125% display scaling captured back at 100%
 SCREENSHOT_BORDER = 24  # pixels of window chrome around the captured image
-
-
-def webp(img: np.ndarray, quality: float) -> np.ndarray:
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, format="WEBP", quality=int(quality))
-    return np.asarray(Image.open(buf).convert("RGB"))
 
 
 def png(img: np.ndarray) -> np.ndarray:
@@ -77,7 +71,7 @@ CHAINS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"social": social, "scre
 # kind -> (function(img, level, rng), how a level is read, what the level means)
 KINDS: dict[str, tuple[Callable, Callable[[str], object], str]] = {
     "jpeg": (lambda img, q, rng: jpeg(img, int(q)), float, "JPEG quality"),
-    "webp": (lambda img, q, rng: webp(img, q), float, "WebP quality"),
+    "webp": (lambda img, q, rng: webp(img, int(q)), float, "WebP quality"),
     "resize": (lambda img, f, rng: resize(img, f), float, "scale factor"),
     "blur": (lambda img, s, rng: gaussian_blur(img, s), float, "Gaussian sigma (px)"),
     "crop": (lambda img, k, rng: crop(img, k, rng), float, "fraction of each side kept"),
