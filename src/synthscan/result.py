@@ -56,6 +56,18 @@ class Tile(BaseModel):
     p_fake: float
 
 
+class Stability(BaseModel):
+    """How the verdict held up when the image was re-scored under re-encodings (`synthscan.stability`)."""
+
+    p_fake: dict[str, float]  # variant name -> P(fake)
+    verdicts: dict[str, Verdict]
+    min: float  # over the original and the variants
+    max: float
+    spread: float
+    original_verdict: Verdict  # before a flip made it "uncertain"
+    stable: bool
+
+
 class ScanResult(BaseModel):
     path: str
     status: Literal["ok", "error", "skipped"] = "ok"  # skipped: passed over by a folder walk
@@ -80,6 +92,7 @@ class ScanResult(BaseModel):
     tile_scores: list[Tile] = Field(default_factory=list)
     explanation: Explanation | None = None  # `Scanner(explain=...)`, `synthscan explain`
     provenance: Provenance | None = None  # `Scanner(provenance=...)`, see synthscan.provenance
+    stability: Stability | None = None  # `Scanner(stability=...)`, see synthscan.stability
 
     @property
     def ok(self) -> bool:

@@ -82,6 +82,7 @@ def scan(
                                      "(C2PA, EXIF/XMP/IPTC, generation parameters, watermarks)."),
     show_prompts: bool = SHOW_PROMPTS_OPTION,
     c2pa_trust: Path = TRUST_OPTION,
+    stability: bool = typer.Option(False, "--stability", help="Re-score under JPEG 90, 0.75x resize, a 5 px crop shift and WebP 80; a verdict any of them changes becomes uncertain (about 5x the time)."),
 ) -> None:
     """Scan images and print or write one verdict per file.
 
@@ -124,7 +125,7 @@ def scan(
                                           "trust_anchors": str(c2pa_trust) if c2pa_trust else None}
         scanner = Scanner(model, threshold=threshold, batch_size=batch_size, workers=workers,
                           max_pixels=max_pixels, max_bytes=max_bytes, explain=explain and options,
-                          provenance=provenance)
+                          provenance=provenance, stability=stability)
     except (FileNotFoundError, KeyError, ValueError) as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(ExitCode.USAGE) from None

@@ -27,14 +27,32 @@ def train(
     crop_size: int = typer.Option(None, help="Training crop size (inference always uses the detector's tiles)."),
     patience: int = typer.Option(None, help="Stop after this many epochs without a better val AP."),
     seed: int = typer.Option(None),
+    adversarial: str = typer.Option(None, help="Adversarial training, e.g. pgd:eps=2/255,steps=5 (half of each batch attacked; fraction=F to change)."),
+    calibration: str = typer.Option("platt", help="Calibration fitted on the val split: platt, temperature or isotonic."),
+    target_fpr: float = typer.Option(None, help="Choose the threshold so that at most this fraction of val real photos is called fake (e.g. 0.03)."),
 ) -> None:
     """Train DETECTOR on DATA (train split), pick the best epoch and calibrate on the val split."""
     from synthscan.data.datasets import DatasetError
     from synthscan.train.recipe import train_detector
 
+    if calibration not in ("platt", "temperature", "isotonic"):
+        raise typer.BadParameter("--calibration must be platt, temperature or isotonic")
+    if target_fpr is not None and not 0 <= target_fpr < 1:
+        raise typer.BadParameter("--target-fpr must be in [0, 1)")
+    if adversarial:
+        from synthscan.detectors.registry import get_detector_class
+        from synthscan.evaluate.adversarial import parse_attack
+
+        try:
+            parse_attack(adversarial)
+            if get_detector_class(detector).fits_in_one_shot:
+                raise ValueError(f"{detector} is not trained by gradient descent: --adversarial does not apply")
+        except (ValueError, KeyError) as exc:
+            raise typer.BadParameter(str(exc)) from None
     try:
         detector_config, cfg = resolve_config(detector, config, overrides={
-            "train": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "patience": patience, "seed": seed},
+            "train": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "patience": patience, "seed": seed,
+                      "adversarial": adversarial},
             "augment": {"crop_size": crop_size},
         })
     except (ConfigError, KeyError) as exc:
@@ -43,7 +61,8 @@ def train(
     try:
         train_detector(detector, data, out, name=name or detector, version=version, track=track or None,
                        exclude_families=tuple(exclude_family), train_config=cfg,
-                       detector_config=detector_config)
+                       detector_config=detector_config,
+                       calibration={"method": calibration, "target_fpr": target_fpr})
     except (DatasetError, KeyError, OSError) as exc:  # OSError: e.g. pretrained backbone weights not available
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(ExitCode.USAGE) from None

@@ -21,7 +21,7 @@ from pydantic import ConfigDict, Field, model_validator
 from pydantic.dataclasses import dataclass
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
-Step = Literal["flip", "vflip", "rotate", "blur", "jpeg", "noise"]
+Step = Literal["flip", "vflip", "rotate", "blur", "jpeg", "webp", "noise"]
 
 
 @dataclass(config=ConfigDict(extra="forbid"))
@@ -41,12 +41,18 @@ class AugmentConfig:
     jpeg_quality: tuple[int, int] = (65, 100)
     noise_p: Probability = 0.0
     noise_sigma: tuple[float, float] = (1.0, 4.0)  # in 0..255 units
+    # Web processing (off by default): WebP re-encoding, and downscaling the whole image before
+    # the crop, as sites shrink uploads (the detector then sees the smaller image's pixels).
+    webp_p: Probability = 0.0
+    webp_quality: tuple[int, int] = (60, 95)
+    downscale_p: Probability = 0.0
+    downscale_factor: tuple[float, float] = (0.5, 1.0)
     # Geometry first, then the degradations in the order images meet them (blur, save, noise).
-    order: tuple[Step, ...] = ("flip", "vflip", "rotate", "blur", "jpeg", "noise")
+    order: tuple[Step, ...] = ("flip", "vflip", "rotate", "blur", "jpeg", "webp", "noise")
 
     @model_validator(mode="after")
     def _check_ranges(self) -> "AugmentConfig":
-        for name in ("resized_crop_scale", "blur_sigma", "jpeg_quality", "noise_sigma"):
+        for name in ("resized_crop_scale", "blur_sigma", "jpeg_quality", "noise_sigma", "webp_quality", "downscale_factor"):
             low, high = getattr(self, name)
             if not 0 <= low <= high:
                 raise ValueError(f"{name} must be a range [low, high] with 0 <= low <= high, got {[low, high]}")
@@ -54,6 +60,10 @@ class AugmentConfig:
             raise ValueError("resized_crop_scale must lie in (0, 1]")
         if not (1 <= self.jpeg_quality[0] and self.jpeg_quality[1] <= 100):
             raise ValueError("jpeg_quality must lie in [1, 100]")
+        if not (1 <= self.webp_quality[0] and self.webp_quality[1] <= 100):
+            raise ValueError("webp_quality must lie in [1, 100]")
+        if not (0 < self.downscale_factor[0] and self.downscale_factor[1] <= 1):
+            raise ValueError("downscale_factor must lie in (0, 1]")
         if len(set(self.order)) != len(self.order):
             raise ValueError(f"order names a step twice: {list(self.order)}")
         return self
@@ -125,6 +135,12 @@ def gaussian_noise(img: np.ndarray, sigma: float, rng: np.random.Generator) -> n
     return np.clip(noisy, 0, 255).astype(np.uint8)
 
 
+def webp(img: np.ndarray, quality: int) -> np.ndarray:
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="WEBP", quality=int(quality))
+    return np.asarray(Image.open(buf).convert("RGB"))
+
+
 Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
@@ -136,13 +152,19 @@ def build_steps(cfg: AugmentConfig) -> list[tuple[float, Transform]]:
         "rotate": (cfg.rotate_p, lambda img, rng: rotate(img, rng.uniform(-cfg.rotate_degrees, cfg.rotate_degrees))),
         "blur": (cfg.blur_p, lambda img, rng: gaussian_blur(img, rng.uniform(*cfg.blur_sigma))),
         "jpeg": (cfg.jpeg_p, lambda img, rng: jpeg(img, rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))),
+        "webp": (cfg.webp_p, lambda img, rng: webp(img, rng.integers(cfg.webp_quality[0], cfg.webp_quality[1] + 1))),
         "noise": (cfg.noise_p, lambda img, rng: gaussian_noise(img, rng.uniform(*cfg.noise_sigma), rng)),
     }
     return [transforms[name] for name in cfg.order if transforms[name][0] > 0]
 
 
 def augment(img: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
-    """Crop (sometimes resized) to `cfg.crop_size`, then each step of `cfg.order` with its probability."""
+    """Downscale (sometimes), crop (sometimes resized) to `cfg.crop_size`, then each step of
+    `cfg.order` with its probability."""
+    if cfg.downscale_p > 0 and rng.random() < cfg.downscale_p:
+        f = rng.uniform(*cfg.downscale_factor)
+        h, w = img.shape[:2]
+        img = np.asarray(Image.fromarray(img).resize((max(8, round(w * f)), max(8, round(h * f))), Image.BICUBIC))
     if cfg.resized_crop_p > 0 and rng.random() < cfg.resized_crop_p:
         out = random_resized_crop(img, cfg.crop_size, cfg.resized_crop_scale, rng)
     else:

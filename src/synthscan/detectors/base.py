@@ -13,7 +13,7 @@ It has:
   `small_config` (a tiny configuration for tests).
 
 `CalibratedModel` wraps a detector with what turns its logits into a probability and a verdict
-(Platt scaling, threshold, uncertain band) plus the metadata saved with trained weights. Its
+(Platt, temperature or isotonic calibration, threshold, uncertain band) plus the metadata saved with trained weights. Its
 `score` / `score_many` is the one scoring path: scans, the trainer's validation, recipes,
 tile-score maps and benchmarks all call it.
 """
@@ -24,7 +24,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -54,15 +54,27 @@ class DetectorConfig(BaseModel):
 
 
 class Calibration(BaseModel):
-    """Platt scaling: p = sigmoid(scale * logit + bias). Identity until fitted."""
+    """How a raw logit becomes P(fake). Identity until fitted.
 
+    platt: p = sigmoid(scale * logit + bias); temperature: the same with bias 0 (scale = 1/T);
+    isotonic: p = linear interpolation of `knots_p` at `knots_logit` (increasing raw logits),
+    constant beyond the ends. Model files without `method` are Platt (format 1 as before).
+    See `synthscan.evaluate.calibration` for the fits.
+    """
+
+    method: Literal["platt", "temperature", "isotonic"] = "platt"
     scale: float = 1.0
     bias: float = 0.0
+    knots_logit: list[float] = Field(default_factory=list)
+    knots_p: list[float] = Field(default_factory=list)
     fitted_on: str | None = None
 
     def apply(self, logits: Any) -> np.ndarray:
         """Calibrated P(fake) of raw logits (any shape), in float64: the one place this is computed."""
-        return expit(self.scale * np.asarray(logits, dtype=np.float64) + self.bias)
+        x = np.asarray(logits, dtype=np.float64)
+        if self.method == "isotonic":
+            return np.interp(x, self.knots_logit, self.knots_p)
+        return expit(self.scale * x + self.bias)
 
 
 class Detector(torch.nn.Module):
@@ -183,10 +195,6 @@ class CalibratedModel:
     @property
     def input_policy(self) -> InputPolicy:
         return self.detector.input_policy
-
-    def calibrate_logits(self, logits: torch.Tensor) -> torch.Tensor:
-        c = self.info.calibration
-        return c.scale * logits + c.bias
 
     def probability(self, raw_logits: Any) -> np.ndarray:
         """Calibrated P(fake) of raw logits."""

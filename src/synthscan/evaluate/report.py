@@ -134,6 +134,7 @@ def to_markdown(report: EvalReport) -> str:
         "## Per generator\n\n" + _md_table(["generator", "family", *cols], _generator_rows(report)),
         "## Per family\n\n" + _md_table(["family", *cols], fam_rows),
         "## Overall\n\n" + _md_table(["", *cols], _rows({"overall": report.overall})),
+        f"Calibration: ECE {_fmt(report.overall.get('ece'))}, Brier {_fmt(report.overall.get('brier'))}.",
     ]) + "\n"
 
 

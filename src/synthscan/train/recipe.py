@@ -1,6 +1,7 @@
 """From a dataset to a shipped model: train, calibrate on validation, save.
 
-Calibration (Platt scaling), the threshold (best balanced accuracy) and the uncertain band
+Calibration (Platt scaling by default; temperature or isotonic on request), the threshold (best
+balanced accuracy, or a stated false-positive rate on real photos) and the uncertain band
 (narrowest band outside which validation error <= 5%) are all chosen on the validation split.
 """
 
@@ -16,11 +17,10 @@ import numpy as np
 
 from synthscan.data.datasets import DatasetError, Sample, check_two_classes, read_dataset
 from synthscan.data.validate import validate_samples
-from synthscan.detectors.base import Calibration, CalibratedModel, ModelInfo
+from synthscan.detectors.base import CalibratedModel, ModelInfo
 from synthscan.detectors.registry import get_detector_class
-from synthscan.evaluate.metrics import choose_threshold, choose_uncertain_band, fit_platt
 from synthscan.fit import command_line
-from synthscan.result import Decision
+from synthscan.train.calibrate import fit_decision, image_logits
 from synthscan.train.trainer import TrainConfig, fit, load_rgb
 
 
@@ -47,16 +47,13 @@ def split_samples(
     return train, val
 
 
-def calibrate(model: CalibratedModel, val: list[Sample], *, max_error: float = 0.05) -> dict:
-    logits = [s.raw_logit for s in model.score_many([load_rgb(s.path) for s in val], batch_size=64)]
+def calibrate(model: CalibratedModel, val: list[Sample], *, max_error: float = 0.05, method: str = "platt",
+              target_fpr: float | None = None) -> dict:
+    """Calibration `method` (platt, temperature, isotonic), threshold and band from `val`; see
+    `synthscan.train.calibrate.fit_decision`."""
+    logits = image_logits(model, val)
     y = np.array([s.y for s in val])
-    scale, bias = fit_platt(logits, y)
-    model.info.calibration = Calibration(scale=scale, bias=bias, fitted_on="val split")
-    p = model.probability(logits)
-    threshold = choose_threshold(y, p)
-    low, high = choose_uncertain_band(y, p, threshold, max_error=max_error)
-    model.info.decision = Decision(threshold=round(threshold, 4), uncertain_low=round(low, 4), uncertain_high=round(high, 4))
-    return {"scale": scale, "bias": bias, "threshold": threshold, "band": [low, high]}
+    return fit_decision(model, logits, y, method=method, target_fpr=target_fpr, max_error=max_error)
 
 
 def train_detector(
@@ -71,12 +68,13 @@ def train_detector(
     train_config: TrainConfig | None = None,
     detector_config: dict | None = None,
     progress: Callable[[str], None] = print,
+    calibration: dict | None = None,
 ) -> CalibratedModel:
     """Train on DATA's train split (minus excluded families), calibrate on its val split, save."""
     train, val = split_samples(data, track=track, exclude_families=exclude_families)
     return train_on_samples(
         detector_name, train, val, out, name=name, version=version, train_config=train_config,
-        detector_config=detector_config, progress=progress,
+        detector_config=detector_config, progress=progress, calibration=calibration,
         record={"data": str(data), "track": track, "exclude_families": list(exclude_families)},
     )
 
@@ -93,8 +91,9 @@ def train_on_samples(
     detector_config: dict | None = None,
     progress: Callable[[str], None] = print,
     record: dict | None = None,
+    calibration: dict | None = None,
 ) -> CalibratedModel:
-    """Train, keep the best epoch, calibrate on `val`, save `out/NAME.json` + `.safetensors`."""
+    """Train, keep the best epoch, calibrate on `val` (`calibration`: `calibrate` options), save `out/NAME.json` + `.safetensors`."""
     cls = get_detector_class(detector_name)
     detector = cls(cls.Config.model_validate(detector_config or {}))
     # Dataset problems surface here, before any training: a missing class, then unreadable files.
@@ -115,7 +114,7 @@ def train_on_samples(
     else:
         detector, summary = fit(detector, train, val, cfg, out / "run", progress=progress, show_steps=sys.stderr.isatty())
     model = CalibratedModel(detector, ModelInfo(detector=detector_name, name=name, version=version))
-    summary["calibration"] = calibrate(model, val)
+    summary["calibration"] = calibrate(model, val, **(calibration or {}))
     summary.update(
         command=command_line(),
         trained=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -24,6 +24,7 @@ from synthscan.data.augment import AugmentConfig, augment
 from synthscan.data.datasets import Sample, check_two_classes
 from synthscan.detectors.base import CalibratedModel, Detector
 from synthscan.detectors.tiling import make_tiles, to_tensor_batch
+from synthscan.evaluate.adversarial import adversarial_batch, parse_attack
 from synthscan.io import load_image
 
 
@@ -37,6 +38,8 @@ class TrainConfig:
     seed: int = 0
     pretrain_epochs: int = 3  # per real-only stage (spectral-dae's SR network and DAE, spai-style's ViT)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # Adversarial training: e.g. "pgd:eps=2/255,steps=5" (see synthscan.evaluate.adversarial).
+    adversarial: str | None = None
 
 
 def load_rgb(path: str) -> np.ndarray:
@@ -144,6 +147,7 @@ def fit(
         state["pretrained"] = True
 
     n_fake, n_real = labels.sum(), len(labels) - labels.sum()
+    adv_spec = parse_attack(cfg.adversarial) if cfg.adversarial else None
     while state["epoch"] < cfg.epochs and state["stale"] < cfg.patience:
         detector.train()
         for stage in detector.real_only_stages():
@@ -158,6 +162,8 @@ def fit(
                             description=f"epoch {state['epoch'] + 1}/{cfg.epochs}", console=Console(stderr=True))
         for x, y in batches:
             x, y = x.to(device), y.to(device)
+            if adv_spec is not None:
+                x = adversarial_batch(detector, x, y, adv_spec)
             loss = detector.training_loss(x, y)  # BCE unless the detector has its own objective
             opt.zero_grad()
             loss.backward()
