@@ -71,6 +71,9 @@ def scan(
     clip: str = CLIP_OPTION,
     clip_thresholds: Path = CLIP_THRESHOLDS_OPTION,
     report: Path = REPORT_OPTION,
+    runtime: str = typer.Option("torch", help="torch, or onnx: score with onnxruntime (--model: a `synthscan export` folder)."),
+    engine: str = typer.Option("local", help="local, or ray: scan on a Ray cluster into Parquet shards in --out (a folder)."),
+    ray_address: str = typer.Option(None, help="With --engine ray: auto, ray://HOST:10001 (default: start Ray locally)."),
 ) -> None:
     """Scan images and print or write one verdict per file.
 
@@ -80,6 +83,14 @@ def scan(
     from synthscan.scanning import Scanner
 
     err = Console(stderr=True)
+    if engine == "ray":
+        from synthscan.scale.cli import scan_on_ray
+
+        raise typer.Exit(scan_on_ray(paths or [], out, model=model, runtime=runtime, ray_address=ray_address,
+                                     list_file=list_file, include=include, exclude=exclude, threshold=threshold,
+                                     batch_size=batch_size, max_pixels=max_pixels, max_bytes=max_bytes, err=err))
+    if engine != "local" or runtime not in {"torch", "onnx"}:
+        raise typer.BadParameter("--engine must be local or ray, --runtime torch or onnx")
     fmt = fmt or (format_from_suffix(out) if out else None) or ("jsonl" if out else "table")
     if fmt not in FORMATS:
         raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
@@ -102,9 +113,15 @@ def scan(
     try:
         options = explain_options(maps_dir=maps_dir, embed=report is not None, narrator=narrator, clip=clip,
                                   clip_thresholds=clip_thresholds)
+        if runtime == "onnx":
+            if explain:
+                raise ValueError("--explain needs the torch runtime (gradients and perturbations of the model)")
+            from synthscan.runtime.onnx_model import load_onnx_model
+
+            model = load_onnx_model(model)
         scanner = Scanner(model, threshold=threshold, batch_size=batch_size, workers=workers,
                           max_pixels=max_pixels, max_bytes=max_bytes, explain=explain and options)
-    except (FileNotFoundError, KeyError, ValueError) as exc:
+    except (FileNotFoundError, KeyError, ValueError, ImportError) as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(ExitCode.USAGE) from None
 
