@@ -27,13 +27,13 @@ def export(
     try:
         import onnx  # noqa: F401
     except ImportError:
-        err.print("error: ONNX export needs the onnx extra: pip install 'synthscan[onnx]'")
+        err.print("error: ONNX export needs the onnx extra: pip install 'synthscan[onnx]'", markup=False)
         raise typer.Exit(ExitCode.USAGE) from None
     from synthscan.runtime.onnx_export import export_onnx
 
     try:
         json_path = export_onnx(model, out)
     except (FileNotFoundError, KeyError, ValueError) as exc:
-        err.print(f"error: {exc}")
+        err.print(f"error: {exc}", markup=False)
         raise typer.Exit(ExitCode.USAGE) from None
     err.print(f"wrote {json_path.with_suffix('.onnx')} and {json_path}", highlight=False)

@@ -122,7 +122,7 @@ def scan(
         scanner = Scanner(model, threshold=threshold, batch_size=batch_size, workers=workers,
                           max_pixels=max_pixels, max_bytes=max_bytes, explain=explain and options)
     except (FileNotFoundError, KeyError, ValueError, ImportError) as exc:
-        err.print(f"error: {exc}")
+        err.print(f"error: {exc}", markup=False)
         raise typer.Exit(ExitCode.USAGE) from None
 
     writer = ResultWriter(out, fmt, resume=resume) if out else None

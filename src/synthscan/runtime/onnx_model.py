@@ -22,7 +22,7 @@ class OnnxModel(CalibratedModel):
             import onnxruntime as ort
         except ImportError:
             raise ImportError("the onnx runtime needs the onnx extra: pip install 'synthscan[onnx]'") from None
-        json_path = Path(json_path)
+        json_path = self.json_path = Path(json_path)
         record = json.loads(json_path.read_text())
         if "onnx" not in record:
             raise ValueError(f"{json_path} is not an ONNX export (no 'onnx' block); run `synthscan export`")
