@@ -74,3 +74,35 @@ def scan_on_ray(paths: list[str], out: Path | None, *, model: str, runtime: str,
     err.print(f"{summary['scanned_shards']} shard(s) scanned ({summary['files']} files, {summary['errors']} "
               f"failed), {summary['skipped_shards']} already done; results in {out_dir}", highlight=False)
     return ExitCode.SOME_FAILED if summary["errors"] else ExitCode.OK
+
+
+def train_with_ray(detector: str, data: Path, out: Path, *, ray_address: str | None, num_workers: int,
+                   storage_path: str | None, use_gpu: bool, name: str, version: str, track: str | None,
+                   exclude_families: tuple[str, ...], train_config, detector_config: dict) -> int:
+    """`synthscan train --engine ray`: returns the exit code (0 trained, 2 usage or data error)."""
+    err = Console(stderr=True)
+    try:
+        import ray.train  # noqa: F401
+    except ImportError:
+        err.print(f"error: {INSTALL_HINT.replace('--engine ray', 'train --engine ray')}", markup=False, highlight=False)
+        return ExitCode.USAGE
+    from synthscan.data.datasets import DatasetError
+    from synthscan.scale.ray_train import check_trainable, train_on_ray
+    from synthscan.train.recipe import split_samples
+
+    try:
+        check_trainable(detector)
+        train, val = split_samples(data, track=track, exclude_families=exclude_families)
+    except (DatasetError, KeyError, ValueError, OSError) as exc:
+        err.print(f"error: {exc}", markup=False)
+        return ExitCode.USAGE
+    connect(ray_address)
+    try:
+        train_on_ray(detector, train, val, out, name=name, version=version, num_workers=num_workers, use_gpu=use_gpu,
+                     storage_path=storage_path, train_config=train_config, detector_config=detector_config,
+                     progress=lambda line: err.print(line, markup=False, highlight=False),
+                     record={"data": str(data), "track": track, "exclude_families": list(exclude_families)})
+    except DatasetError as exc:
+        err.print(f"error: {exc}", markup=False)
+        return ExitCode.USAGE
+    return ExitCode.OK

@@ -1,4 +1,5 @@
-"""`scan --engine ray` on a local 2-CPU Ray: same scores as `Scanner`, resume, a killed actor, bad files.
+"""Ray on a local 2-CPU cluster: `scan --engine ray` (same scores as `Scanner`, resume, a killed actor,
+bad files) and `train --engine ray` (DDP, checkpoints, resume).
 
 Marked `ray` (deselect with `-m "not ray"`); Ray starts once for the module (a few seconds).
 """
@@ -156,3 +157,51 @@ def test_cli_scan_on_ray_then_report(tmp_path, tiny_model_path, image_folder):
     result = runner.invoke(app, ["report", str(out), "--out", str(tmp_path / "r.html")])
     assert result.exit_code == 0, result.output
     assert f"({len(GOOD_IMAGES) + len(BAD_FILES)} results)" in " ".join(result.output.split())
+
+
+def _tiny_dataset(root: Path, per_class: int = 10) -> Path:
+    """real/ (noise) and fake/genA/ (2x nearest-upsampled noise: an NPR trace), 64 px."""
+    for label, folder in (("real", root / "real"), ("fake", root / "fake" / "genA")):
+        folder.mkdir(parents=True)
+        for i in range(per_class):
+            rgb = noise_rgb(64, 64, seed=i) if label == "real" else np.kron(
+                noise_rgb(32, 32, seed=100 + i), np.ones((2, 2, 1), dtype=np.uint8))
+            Image.fromarray(rgb).save(folder / f"{label}{i:02d}.png")
+    return root
+
+
+def test_train_on_ray_checkpoints_and_resumes(tmp_path):
+    from typer.testing import CliRunner
+
+    from synthscan.cli.main import app
+    from synthscan.detectors.base import CalibratedModel
+
+    data = _tiny_dataset(tmp_path / "ds")
+    config = tmp_path / "tiny.toml"
+    config.write_text('[detector]\nwidths = [4, 4, 8, 8]\n[detector.input]\ncrop_size = 64\n'
+                      '[augment]\ncrop_size = 64\n')
+    common = ["train", "--engine", "ray", "--num-workers", "2", "-d", "npr", "--data", str(data), "--track", "",
+              "--out", str(tmp_path / "out"), "--config", str(config), "--batch-size", "4", "--patience", "9"]
+    runner = CliRunner()
+    first = runner.invoke(app, [*common, "--epochs", "2"])
+    assert first.exit_code == 0, first.output
+    model = CalibratedModel.load(tmp_path / "out" / "npr.json")
+    assert model.info.training["engine"] == "ray" and model.info.training["epochs_run"] == 2
+    assert model.info.training["resumed_from_epoch"] is None
+    assert list((tmp_path / "out" / "ray" / "npr").glob("checkpoint_*"))
+    second = runner.invoke(app, [*common, "--epochs", "3"])  # same run: continues from epoch 2
+    assert second.exit_code == 0, second.output
+    model = CalibratedModel.load(tmp_path / "out" / "npr.json")
+    assert model.info.training["resumed_from_epoch"] == 2 and model.info.training["epochs_run"] == 3
+    results = list(Scanner(model).scan_paths(sorted(str(p) for p in (data / "real").iterdir())[:2]))
+    assert all(r.ok and 0.0 <= r.p_fake <= 1.0 for r in results)
+
+
+def test_train_on_ray_refuses_texture_gbm(tmp_path):
+    from typer.testing import CliRunner
+
+    from synthscan.cli.main import app
+
+    result = CliRunner().invoke(app, ["train", "--engine", "ray", "-d", "texture-gbm", "--data",
+                                      str(_tiny_dataset(tmp_path / "ds", 2)), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "gradient boosting" in result.output
