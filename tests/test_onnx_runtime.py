@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from conftest import TINY_CALIBRATION, TINY_DECISION, noise_rgb
 from synthscan.cli.main import app
 from synthscan.detectors.base import CalibratedModel, InputPolicy, ModelInfo
+from synthscan.detectors.registry import load_model
 from synthscan.detectors.texture_gbm import TextureGBMConfig, TextureGBMDetector
 from synthscan.scanning import Scanner
 
@@ -38,12 +39,13 @@ def _scores(model, folder) -> dict[str, tuple]:
             for r in Scanner(model, workers=1).scan_paths(paths)}
 
 
-@pytest.mark.parametrize("which", ["tiny_model", "tiny_gbm"])
+@pytest.mark.parametrize("which", ["tiny_model", "tiny_gbm", "synthscan-default", "synthscan-npr"])
 def test_onnx_scores_match_torch(which, request, tmp_path, image_folder):
-    model = request.getfixturevalue(which)
+    model = load_model(which) if which.startswith("synthscan") else request.getfixturevalue(which)
     json_path = export_onnx(model, tmp_path / "export")
     record = json.loads(json_path.read_text())
-    assert record["calibration"]["scale"] == TINY_CALIBRATION.scale and record["decision"] == TINY_DECISION.model_dump()
+    assert record["calibration"] == model.info.calibration.model_dump()
+    assert record["decision"] == model.info.decision.model_dump()
     torch_scores, onnx_scores = _scores(model, image_folder), _scores(load_onnx_model(json_path.parent), image_folder)
     assert torch_scores.keys() == onnx_scores.keys()
     spread = [s[1] for s in torch_scores.values() if s[0] == "ok"]

@@ -68,6 +68,10 @@ def test_same_results_as_local_scan_and_bad_files_reported(tmp_path, tiny_model_
         assert [t.box for t in got.tile_scores] == [t.box for t in want.tile_scores]
         assert got.warnings == want.warnings and got.error == want.error
     assert {Path(p).name: r.error.code for p, r in remote.items() if not r.ok} == BAD_FILES
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(str(out))  # the folder reads as one table: _plan.parquet is skipped
+    assert table.num_rows == 7 and set(table.column("path").to_pylist()) == set(local)
     assert {Path(p).name for p, r in remote.items() if r.ok} == set(GOOD_IMAGES)
 
 
@@ -186,13 +190,14 @@ def test_train_on_ray_checkpoints_and_resumes(tmp_path):
     first = runner.invoke(app, [*common, "--epochs", "2"])
     assert first.exit_code == 0, first.output
     model = CalibratedModel.load(tmp_path / "out" / "npr.json")
-    assert model.info.training["engine"] == "ray" and model.info.training["epochs_run"] == 2
-    assert model.info.training["resumed_from_epoch"] is None
+    assert model.info.training["engine"] == "ray" and model.info.training["epochs_run"] == 2, model.info.training
+    assert model.info.training["resumed_from_epoch"] is None, model.info.training
     assert list((tmp_path / "out" / "ray" / "npr").glob("checkpoint_*"))
     second = runner.invoke(app, [*common, "--epochs", "3"])  # same run: continues from epoch 2
     assert second.exit_code == 0, second.output
     model = CalibratedModel.load(tmp_path / "out" / "npr.json")
-    assert model.info.training["resumed_from_epoch"] == 2 and model.info.training["epochs_run"] == 3
+    assert model.info.training["resumed_from_epoch"] == 2 and model.info.training["epochs_run"] == 3, (
+        model.info.training, second.output)
     results = list(Scanner(model).scan_paths(sorted(str(p) for p in (data / "real").iterdir())[:2]))
     assert all(r.ok and 0.0 <= r.p_fake <= 1.0 for r in results)
 
@@ -205,3 +210,19 @@ def test_train_on_ray_refuses_texture_gbm(tmp_path):
     result = CliRunner().invoke(app, ["train", "--engine", "ray", "-d", "texture-gbm", "--data",
                                       str(_tiny_dataset(tmp_path / "ds", 2)), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "gradient boosting" in result.output
+
+
+def test_onnx_runtime_on_ray_matches_torch(tmp_path, tiny_model_path, image_folder):
+    pytest.importorskip("onnxruntime")
+    from synthscan.runtime.onnx_export import export_onnx
+
+    export_onnx(str(tiny_model_path), tmp_path / "onnx")
+    run_ray_scan(lambda: _listing(image_folder), str(tmp_path / "run"), model=str(tmp_path / "onnx"),
+                 runtime="onnx", actors=2, shard_size=4)
+    remote = _by_path(read_results(str(tmp_path / "run")))
+    local = _by_path(Scanner(tiny_model_path).scan_paths(_listing(image_folder)))
+    assert remote.keys() == local.keys()
+    for path, want in local.items():
+        assert remote[path].status == want.status
+        if want.ok:
+            assert abs(remote[path].p_fake - want.p_fake) < 1e-4

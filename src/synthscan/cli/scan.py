@@ -74,6 +74,7 @@ def scan(
     runtime: str = typer.Option("torch", help="torch, or onnx: score with onnxruntime (--model: a `synthscan export` folder)."),
     engine: str = typer.Option("local", help="local, or ray: scan on a Ray cluster into Parquet shards in --out (a folder)."),
     ray_address: str = typer.Option(None, help="With --engine ray: auto, ray://HOST:10001 (default: start Ray locally)."),
+    shard_size: int = typer.Option(256, help="With --engine ray: files per shard (the unit of resume and retry)."),
 ) -> None:
     """Scan images and print or write one verdict per file.
 
@@ -86,9 +87,13 @@ def scan(
     if engine == "ray":
         from synthscan.scale.cli import scan_on_ray
 
+        if explain or report:
+            raise typer.BadParameter("--explain and --report are not available with --engine ray "
+                                     "(run `synthscan report OUT_DIR` afterwards)")
         raise typer.Exit(scan_on_ray(paths or [], out, model=model, runtime=runtime, ray_address=ray_address,
                                      list_file=list_file, include=include, exclude=exclude, threshold=threshold,
-                                     batch_size=batch_size, max_pixels=max_pixels, max_bytes=max_bytes, err=err))
+                                     batch_size=batch_size, max_pixels=max_pixels, max_bytes=max_bytes, err=err,
+                                     shard_size=shard_size))
     if engine != "local" or runtime not in {"torch", "onnx"}:
         raise typer.BadParameter("--engine must be local or ray, --runtime torch or onnx")
     fmt = fmt or (format_from_suffix(out) if out else None) or ("jsonl" if out else "table")

@@ -53,8 +53,8 @@ class OnnxModel(CalibratedModel):
         raise NotImplementedError("an ONNX model is saved by `synthscan export`, not by save()")
 
 
-def load_onnx_model(model: str | Path) -> OnnxModel:
-    """An export folder (with one model) or its `.json`."""
+def load_onnx_model(model: str | Path, threads: int = 0) -> OnnxModel:
+    """An export folder (with one model) or its `.json`; `threads`: onnxruntime's (0: one per core)."""
     path = Path(model)
     if path.is_dir():
         found = [p for p in sorted(path.glob("*.json")) if p.with_suffix(".onnx").exists()]
@@ -64,4 +64,4 @@ def load_onnx_model(model: str | Path) -> OnnxModel:
     if not path.exists():
         raise FileNotFoundError(f"no ONNX export {str(model)!r}: pass a folder written by `synthscan export "
                                 "MODEL --format onnx --out DIR` or its .json")
-    return OnnxModel(path)
+    return OnnxModel(path, threads=threads)

@@ -1,10 +1,10 @@
 """The output folder of a distributed scan: a plan of input shards and one Parquet file per shard.
 
 OUT_DIR/
-  plan.parquet            every input path, one row group per shard (written once, reused on resume)
+  _plan.parquet           every input path, one row group per shard (written once, reused on resume)
   shard-00000.parquet     the results of shard 0: one row per input file, ScanResult's fields
   ...
-  summary.json            counts, written when a run completes
+  _summary.json           counts, written when a run completes
 
 A shard file appears by an atomic rename once all its images are scored, so its presence means
 "done": a rerun scores only shards without a file, and an image is never scored in two shards.
@@ -24,8 +24,8 @@ import pyarrow.parquet as pq
 
 from synthscan.result import ScanResult
 
-PLAN = "plan.parquet"
-SUMMARY = "summary.json"
+PLAN = "_plan.parquet"  # "_": readers of the folder as one dataset (pyarrow, pandas) skip it
+SUMMARY = "_summary.json"
 NOTICE = pa.struct([("code", pa.string()), ("message", pa.string())])
 # The CLI JSON's fields; explanation/provenance (free-form dicts) are stored as JSON text.
 SCHEMA = pa.schema([
