@@ -164,13 +164,23 @@ def test_cli_scan_on_ray_then_report(tmp_path, tiny_model_path, image_folder):
 
 
 def _tiny_dataset(root: Path, per_class: int = 10) -> Path:
-    """real/ (noise) and fake/genA/ (2x nearest-upsampled noise: an NPR trace), 64 px."""
+    """real/ (noise) and fake/genA/ (2x nearest-upsampled noise: an NPR trace), 64 px, with at least
+    two files per class in the trainer's validation split (`zlib.crc32(path) % 5 == 0`)."""
+    import zlib
+
     for label, folder in (("real", root / "real"), ("fake", root / "fake" / "genA")):
         folder.mkdir(parents=True)
-        for i in range(per_class):
+        counts, i = {True: 0, False: 0}, 0
+        while counts[True] < 2 or counts[False] < per_class - 2:
+            path = folder / f"{label}{i:03d}.png"
+            i += 1
+            is_val = zlib.crc32(str(path).encode()) % 5 == 0
+            if counts[is_val] >= (2 if is_val else per_class - 2):
+                continue
+            counts[is_val] += 1
             rgb = noise_rgb(64, 64, seed=i) if label == "real" else np.kron(
                 noise_rgb(32, 32, seed=100 + i), np.ones((2, 2, 1), dtype=np.uint8))
-            Image.fromarray(rgb).save(folder / f"{label}{i:02d}.png")
+            Image.fromarray(rgb).save(path)
     return root
 
 
