@@ -92,6 +92,18 @@ def test_resume_scores_only_missing_shards(tmp_path, tiny_model_path, image_fold
     assert set(_by_path(read_results(str(out)))) == set(_listing(image_folder))
 
 
+def test_uris_are_read_through_pyarrow(tmp_path, tiny_model_path, image_folder):
+    names = ["photo.jpg", "square.png", "notes.jpg", "absent.png"]
+    uris = [(image_folder / n).as_uri() for n in names]
+    run_ray_scan(lambda: uris, str(tmp_path / "run"), model=str(tiny_model_path), actors=1)
+    remote = _by_path(read_results(str(tmp_path / "run")))
+    local = _by_path(Scanner(tiny_model_path).scan_paths([str(image_folder / n) for n in names[:2]]))
+    assert set(remote) == set(uris)
+    for name, want in local.items():
+        assert remote[Path(name).as_uri()].p_fake == want.p_fake
+    assert remote[uris[2]].error.code == "not-an-image" and remote[uris[3]].error.code == "not-found"
+
+
 def _own_processes_named(word: str) -> list[int]:
     """PIDs of this test's descendants (never another user's Ray) whose command line holds `word`."""
     parents = {}

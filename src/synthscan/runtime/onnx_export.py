@@ -3,8 +3,9 @@
 Layout of an export folder: `<name>.onnx` and `<name>.json` (the model's `ModelInfo` with an added
 `onnx` block saying what the graph takes). `synthscan.runtime.onnx_model.load_onnx_model` reads it.
 
-- Networks (npr and the other CNNs) go through `torch.onnx.export` (TorchScript exporter, dynamic
-  batch axis): the graph maps tiles (N, 3, H, W) in [0, 1] to raw logits (N,).
+- Networks go through `torch.onnx.export` (TorchScript exporter, dynamic
+  batch axis): the graph maps tiles (N, 3, H, W) in [0, 1] to raw logits (N,). Tested with npr;
+  a network using an operator the exporter lacks fails here with torch's message.
 - texture-gbm: the gradient-boosted trees become one `ai.onnx.ml.TreeEnsembleRegressor` built from
   the stored node arrays (thresholds kept in float64), mapping features (N, D) to raw logits. The
   feature computation stays in synthscan's torch code: it counts histograms with `torch.bincount`,
