@@ -69,8 +69,13 @@ def scan_on_ray(paths: list[str], out: Path | None, *, model: str, runtime: str,
         listing = None
     options = {"threshold": threshold, "batch_size": batch_size, "max_pixels": max_pixels, "max_bytes": max_bytes}
     connect(ray_address)
-    summary = run_ray_scan(listing, out_dir, model=model, runtime=runtime, actors=actors,
-                           shard_size=shard_size or DEFAULT_SHARD_SIZE, scanner_options=options)
+    try:
+        summary = run_ray_scan(listing, out_dir, model=model, runtime=runtime, actors=actors,
+                               shard_size=shard_size or DEFAULT_SHARD_SIZE, scanner_options=options)
+    except KeyboardInterrupt:
+        err.print(f"interrupted: finished shards are kept in {out_dir}; rerun the same command to resume",
+                  highlight=False)
+        return 130
     err.print(f"{summary['scanned_shards']} shard(s) scanned ({summary['files']} files, {summary['errors']} "
               f"failed), {summary['skipped_shards']} already done; results in {out_dir}", highlight=False)
     return ExitCode.SOME_FAILED if summary["errors"] else ExitCode.OK
