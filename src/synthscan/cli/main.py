@@ -20,7 +20,7 @@ def main() -> None:
 
 
 # Each module adds its command(s) to `app` when imported.
-from synthscan.cli import calibrate, clip_thresholds, evaluate, explain, fingerprints, fit, history, models, provenance, report, scan, serve, train  # noqa: E402,F401
+from synthscan.cli import calibrate, clip_thresholds, evaluate, explain, export, fingerprints, fit, history, models, provenance, report, scan, serve, train  # noqa: E402,F401
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -20,6 +20,10 @@ def read_results(source: str) -> list[ScanResult]:
     Raises OSError when the file cannot be read and ValueError naming the line or entry that is
     not a scan result.
     """
+    if Path(source).is_dir() or "://" in source:  # the Parquet shards of `scan --engine ray`
+        from synthscan.scale.shards import read_results as read_shards
+
+        return list(read_shards(source))
     if source.lower().endswith(".csv"):
         raise ValueError("CSV results hold no explanations; save the scan with --format json or jsonl")
     text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
@@ -50,7 +54,8 @@ def read_results(source: str) -> list[ScanResult]:
 
 @app.command()
 def report(
-    results: str = typer.Argument(..., help="Results saved by `synthscan scan --out X.jsonl` (or .json), or - for stdin."),
+    results: str = typer.Argument(..., help="Results saved by `synthscan scan --out X.jsonl` (or .json), an OUT_DIR of "
+                                "`scan --engine ray`, or - for stdin."),
     out: Path = typer.Option(Path("report.html"), "--out", "-o", help="The HTML file to write (atomically)."),
     title: str = typer.Option(None, help="Page title (default: synthscan report)."),
     model: str = typer.Option(None, "--model", "-m",

@@ -83,6 +83,10 @@ def scan(
     show_prompts: bool = SHOW_PROMPTS_OPTION,
     c2pa_trust: Path = TRUST_OPTION,
     stability: bool = typer.Option(False, "--stability", help="Re-score under JPEG 90, 0.75x resize, a 5 px crop shift and WebP 80; a verdict any of them changes becomes uncertain (about 5x the time)."),
+    runtime: str = typer.Option("torch", help="torch, or onnx: score with onnxruntime (--model: a `synthscan export` folder)."),
+    engine: str = typer.Option("local", help="local, or ray: scan on a Ray cluster into Parquet shards in --out (a folder)."),
+    ray_address: str = typer.Option(None, help="With --engine ray: auto, ray://HOST:10001 (default: start Ray locally)."),
+    shard_size: int = typer.Option(256, help="With --engine ray: files per shard (the unit of resume and retry)."),
 ) -> None:
     """Scan images and print or write one verdict per file.
 
@@ -92,6 +96,18 @@ def scan(
     from synthscan.scanning import Scanner
 
     err = Console(stderr=True)
+    if engine == "ray":
+        from synthscan.scale.cli import scan_on_ray
+
+        if explain or report:
+            raise typer.BadParameter("--explain and --report are not available with --engine ray "
+                                     "(run `synthscan report OUT_DIR` afterwards)")
+        raise typer.Exit(scan_on_ray(paths or [], out, model=model, runtime=runtime, ray_address=ray_address,
+                                     list_file=list_file, include=include, exclude=exclude, threshold=threshold,
+                                     batch_size=batch_size, max_pixels=max_pixels, max_bytes=max_bytes, err=err,
+                                     shard_size=shard_size))
+    if engine != "local" or runtime not in {"torch", "onnx"}:
+        raise typer.BadParameter("--engine must be local or ray, --runtime torch or onnx")
     fmt = fmt or (format_from_suffix(out) if out else None) or ("jsonl" if out else "table")
     if fmt not in FORMATS:
         raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
@@ -123,11 +139,17 @@ def scan(
                                   clip_thresholds=clip_thresholds)
         provenance = not no_metadata and {"show_prompts": show_prompts,
                                           "trust_anchors": str(c2pa_trust) if c2pa_trust else None}
+        if runtime == "onnx":
+            if explain:
+                raise ValueError("--explain needs the torch runtime (gradients and perturbations of the model)")
+            from synthscan.runtime.onnx_model import load_onnx_model
+
+            model = load_onnx_model(model)
         scanner = Scanner(model, threshold=threshold, batch_size=batch_size, workers=workers,
                           max_pixels=max_pixels, max_bytes=max_bytes, explain=explain and options,
                           provenance=provenance, stability=stability)
-    except (FileNotFoundError, KeyError, ValueError) as exc:
-        err.print(f"error: {exc}")
+    except (FileNotFoundError, KeyError, ValueError, ImportError) as exc:
+        err.print(f"error: {exc}", markup=False)
         raise typer.Exit(ExitCode.USAGE) from None
 
     writer = ResultWriter(out, fmt, resume=resume) if out else None

@@ -30,6 +30,12 @@ def train(
     adversarial: str = typer.Option(None, help="Adversarial training, e.g. pgd:eps=2/255,steps=5 (half of each batch attacked; fraction=F to change)."),
     calibration: str = typer.Option("platt", help="Calibration fitted on the val split: platt, temperature or isotonic."),
     target_fpr: float = typer.Option(None, help="Choose the threshold so that at most this fraction of val real photos is called fake (e.g. 0.03)."),
+    engine: str = typer.Option("local", help="local, or ray: data-parallel training (DDP) with Ray Train."),
+    num_workers: int = typer.Option(2, help="With --engine ray: training workers (one process each)."),
+    storage_path: str = typer.Option(None, help="With --engine ray: where checkpoints go (default OUT/ray; a "
+                                     "shared folder or s3://... on a cluster). Rerunning resumes from the last one."),
+    ray_address: str = typer.Option(None, help="With --engine ray: auto, ray://HOST:10001 (default: local Ray)."),
+    gpu: bool = typer.Option(False, "--gpu", help="With --engine ray: one GPU per worker."),
 ) -> None:
     """Train DETECTOR on DATA (train split), pick the best epoch and calibrate on the val split."""
     from synthscan.data.datasets import DatasetError
@@ -58,6 +64,15 @@ def train(
     except (ConfigError, KeyError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(ExitCode.USAGE) from None
+    if engine == "ray":
+        from synthscan.scale.cli import train_with_ray
+
+        raise typer.Exit(train_with_ray(detector, data, out, ray_address=ray_address, num_workers=num_workers,
+                                        storage_path=storage_path, use_gpu=gpu, name=name or detector, version=version,
+                                        track=track or None, exclude_families=tuple(exclude_family),
+                                        train_config=cfg, detector_config=detector_config))
+    if engine != "local":
+        raise typer.BadParameter("--engine must be local or ray")
     try:
         train_detector(detector, data, out, name=name or detector, version=version, track=track or None,
                        exclude_families=tuple(exclude_family), train_config=cfg,

@@ -200,6 +200,12 @@ class CalibratedModel:
         """Calibrated P(fake) of raw logits."""
         return self.info.calibration.apply(raw_logits)
 
+    @property
+    def device(self) -> torch.device | None:
+        """Where batches go: the detector's parameters' device; None (the CPU) without parameters."""
+        first = next(self.detector.parameters(), None)
+        return first.device if first is not None else None
+
     @torch.inference_mode()
     def logits(self, batch: torch.Tensor) -> torch.Tensor:
         """Raw (uncalibrated) logits for a float batch in [0, 1]."""
@@ -217,10 +223,8 @@ class CalibratedModel:
         `decision` (default: the model's own) applied to it."""
         decision = decision or self.info.decision
         tiles = [make_tiles(rgb, self.input_policy) for rgb in images]
-        first = next(self.detector.parameters(), None)
-        device = first.device if first is not None else None  # parameter-free (texture-gbm): the CPU
         scores = []
-        for t, raw in zip(tiles, score_tiles(self.logits, tiles, batch_size, device=device)):
+        for t, raw in zip(tiles, score_tiles(self.logits, tiles, batch_size, device=self.device)):
             mean = float(raw.astype(np.float64).mean())
             p_fake = float(self.probability(mean))
             scores.append(ImageScore(

@@ -1,0 +1,71 @@
+"""Scoring with onnxruntime: an exported model (see `onnx_export`) that `Scanner` runs like any other.
+
+`OnnxModel` is a `CalibratedModel` whose logits come from an onnxruntime session; tiling, calibration
+and decision are the same code as the torch path, so scores agree to float rounding (tested to 1e-4).
+Explanations need the torch model (gradients, feature perturbation) and are not available here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from synthscan.detectors.base import CalibratedModel, InputPolicy, ModelInfo
+
+
+class OnnxModel(CalibratedModel):
+    def __init__(self, json_path: str | Path, threads: int = 0):
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ImportError("the onnx runtime needs the onnx extra: pip install 'synthscan[onnx]'") from None
+        json_path = self.json_path = Path(json_path)
+        record = json.loads(json_path.read_text())
+        if "onnx" not in record:
+            raise ValueError(f"{json_path} is not an ONNX export (no 'onnx' block); run `synthscan export`")
+        self.onnx = record.pop("onnx")
+        self.info = ModelInfo.model_validate(record)
+        self.detector = None  # no torch module: explanations are not available
+        self._policy = InputPolicy.model_validate(self.info.config["input"])
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads  # 0: onnxruntime's default (one per core)
+        self.session = ort.InferenceSession(str(json_path.with_name(self.onnx["file"])), options,
+                                            providers=["CPUExecutionProvider"])
+
+    @property
+    def input_policy(self) -> InputPolicy:
+        return self._policy
+
+    @property
+    def device(self) -> None:  # onnxruntime takes CPU arrays
+        return None
+
+    def logits(self, batch: torch.Tensor) -> torch.Tensor:
+        """Raw logits for a float batch (N, 3, H, W) in [0, 1], as `CalibratedModel.logits`."""
+        if self.onnx["input"] == "features":
+            from synthscan.detectors.texture_features import tile_features
+
+            inputs = tile_features(batch, self.onnx["feature_groups"]).astype(np.float64)
+        else:
+            inputs = batch.numpy().astype(np.float32)
+        return torch.from_numpy(self.session.run(None, {self.onnx["input"]: inputs})[0].astype(np.float32))
+
+    def save(self, path):  # pragma: no cover - an export is already saved
+        raise NotImplementedError("an ONNX model is saved by `synthscan export`, not by save()")
+
+
+def load_onnx_model(model: str | Path, threads: int = 0) -> OnnxModel:
+    """An export folder (with one model) or its `.json`; `threads`: onnxruntime's (0: one per core)."""
+    path = Path(model)
+    if path.is_dir():
+        found = [p for p in sorted(path.glob("*.json")) if p.with_suffix(".onnx").exists()]
+        if len(found) != 1:
+            raise FileNotFoundError(f"{path} holds {len(found)} ONNX exports; name one of its .json files")
+        path = found[0]
+    if not path.exists():
+        raise FileNotFoundError(f"no ONNX export {str(model)!r}: pass a folder written by `synthscan export "
+                                "MODEL --format onnx --out DIR` or its .json")
+    return OnnxModel(path, threads=threads)
