@@ -10,7 +10,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from synthscan.cli.main import app
-from synthscan.explain import family_profiles, fingerprints
+from synthscan.explain import family_profiles
 
 
 def _noise(seed: int, size: int = 256) -> np.ndarray:

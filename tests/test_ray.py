@@ -22,7 +22,6 @@ from synthscan.scanning import Scanner
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.data")
 from synthscan.cli.report import read_results  # noqa: E402
-from synthscan.scale import shards  # noqa: E402
 from synthscan.scale.ray_scan import run_ray_scan  # noqa: E402
 
 pytestmark = pytest.mark.ray

@@ -135,12 +135,6 @@ def gaussian_noise(img: np.ndarray, sigma: float, rng: np.random.Generator) -> n
     return np.clip(noisy, 0, 255).astype(np.uint8)
 
 
-def webp(img: np.ndarray, quality: int) -> np.ndarray:
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, format="WEBP", quality=int(quality))
-    return np.asarray(Image.open(buf).convert("RGB"))
-
-
 Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 

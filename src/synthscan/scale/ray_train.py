@@ -144,18 +144,11 @@ def train_on_ray(
     from ray.train import CheckpointConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from synthscan.data.datasets import check_two_classes
-    from synthscan.data.validate import validate_samples
-    from synthscan.detectors.base import CalibratedModel, ModelInfo
     from synthscan.detectors.registry import get_detector_class
-    from synthscan.train.recipe import calibrate
+    from synthscan.train.recipe import calibrate_and_save, check_training_data
 
     check_trainable(detector_name)
-    check_two_classes(train, "training set")
-    check_two_classes(val, "validation set")
-    check = validate_samples(train + val)
-    check.raise_if_failed()
-    progress(check.summary())
+    check_training_data(train, val, progress)
     cfg = train_config or TrainConfig()
     out = Path(out).resolve()
     storage = storage_path or str(out / "ray")
@@ -173,14 +166,11 @@ def train_on_ray(
     cls = get_detector_class(detector_name)
     detector = cls(cls.Config.model_validate(detector_config or {}))
     detector.load_state_dict(saved["best"])
-    model = CalibratedModel(detector, ModelInfo(detector=detector_name, name=name, version=version))
     state = saved["state"]
     summary = {"best_epoch": state["best_epoch"], "best_val_ap": state["best_ap"], "epochs_run": state["epoch"],
                "resumed_from_epoch": state["resumed_from_epoch"],
                "train_images": len(train), "engine": "ray", "num_workers": num_workers, "storage_path": storage,
                "config": asdict(cfg), **(record or {})}
-    summary["calibration"] = calibrate(model, val)
-    model.info.training = summary
-    model.save(out / name)
+    model = calibrate_and_save(detector, val, out / name, version=version, summary=summary)
     progress(f"saved {out / name}.json / .safetensors (best epoch {state['best_epoch']}, val AP {state['best_ap']:.4f})")
     return model

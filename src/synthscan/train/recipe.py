@@ -96,14 +96,7 @@ def train_on_samples(
     """Train, keep the best epoch, calibrate on `val` (`calibration`: `calibrate` options), save `out/NAME.json` + `.safetensors`."""
     cls = get_detector_class(detector_name)
     detector = cls(cls.Config.model_validate(detector_config or {}))
-    # Dataset problems surface here, before any training: a missing class, then unreadable files.
-    # Training decodes every file again; one extra decode per file is worth it for a bad file to
-    # fail now rather than hours into training.
-    check_two_classes(train, "training set")
-    check_two_classes(val, "validation set")
-    check = validate_samples(train + val)
-    check.raise_if_failed()
-    progress(check.summary())
+    check_training_data(train, val, progress)
     cfg = train_config or TrainConfig()
     out = Path(out)
     if detector.fits_in_one_shot:  # fitted in one go, not by SGD (texture-gbm)
@@ -113,14 +106,29 @@ def train_on_samples(
         progress(f"fitted {detector_name} on {len(train)} images in {summary['seconds']}s")
     else:
         detector, summary = fit(detector, train, val, cfg, out / "run", progress=progress, show_steps=sys.stderr.isatty())
-    model = CalibratedModel(detector, ModelInfo(detector=detector_name, name=name, version=version))
-    summary["calibration"] = calibrate(model, val, **(calibration or {}))
-    summary.update(
-        command=command_line(),
-        trained=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        **(record or {}),
-    )
-    model.info.training = summary
-    model.save(out / name)
+    model = calibrate_and_save(detector, val, out / name, version=version, summary={**summary, **(record or {})},
+                               calibration=calibration)
     progress(f"saved {out / name}.json / .safetensors")
+    return model
+
+
+def check_training_data(train: list[Sample], val: list[Sample], progress: Callable[[str], None]) -> None:
+    """Dataset problems surface here, before any training: a missing class, then unreadable files.
+    Training decodes every file again; one extra decode per file is worth it for a bad file to
+    fail now rather than hours into training."""
+    check_two_classes(train, "training set")
+    check_two_classes(val, "validation set")
+    check = validate_samples(train + val)
+    check.raise_if_failed()
+    progress(check.summary())
+
+
+def calibrate_and_save(detector, val: list[Sample], path: Path, *, version: str, summary: dict,
+                       calibration: dict | None = None) -> CalibratedModel:
+    """Calibrate a trained detector on `val`, record `summary` and the command line, save at `path`."""
+    model = CalibratedModel(detector, ModelInfo(detector=detector.name, name=path.name, version=version))
+    summary["calibration"] = calibrate(model, val, **(calibration or {}))
+    summary.update(command=command_line(), trained=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    model.info.training = summary
+    model.save(path)
     return model
