@@ -43,6 +43,15 @@ def test_probes_and_models(client):
     assert {"/v1/scan", "/v1/scans", "/v1/scans/{scan_id}", "/v1/models"} <= set(schema["paths"])
 
 
+def test_api_docs_work_offline(client):
+    page = client.get("/docs")
+    assert page.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text.lower() and "http://" not in page.text and "https://" not in page.text
+    js = client.get("/docs-assets/swagger-ui-bundle.js")
+    assert js.status_code == 200 and "SwaggerUIBundle" in js.text
+    assert client.get("/docs-assets/secret.py").status_code == 422  # only the two files are served
+
+
 def test_scan_history_and_cache(client):
     a, b = png(seed=1), png(70, 130, seed=2, fmt="JPEG")
     r = client.post("/v1/scan", files=files(("a.png", a), ("../../etc/b.jpg", b)))

@@ -15,8 +15,10 @@ from importlib import resources
 from typing import Literal
 
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, Response
 from starlette.concurrency import run_in_threadpool
+from swagger_ui_bundle import swagger_ui_path
 
 from synthscan import __version__
 from synthscan.serve import errors
@@ -59,7 +61,9 @@ def create_app(settings: Settings | None = None, *, model=None) -> FastAPI:
             app.state.decoders.shutdown(cancel_futures=True)
             app.state.history.close()
 
-    app = FastAPI(title="synthscan", version=__version__, lifespan=lifespan,
+    # docs_url=None: FastAPI's /docs loads Swagger UI from a CDN; ours serves the copy installed
+    # with the swagger-ui-bundle package, so the API docs work offline too.
+    app = FastAPI(title="synthscan", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Detect AI-generated images and explain why.")
     app.state.settings, app.state.worker = settings, worker
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
@@ -76,6 +80,16 @@ def create_app(settings: Settings | None = None, *, model=None) -> FastAPI:
             raise ApiError(401, errors.UNAUTHORIZED, "missing or wrong API key (header Authorization: Bearer KEY)")
 
     v1 = [Depends(authorized)]
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> Response:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="synthscan API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css", swagger_favicon_url="data:,")
+
+    @app.get("/docs-assets/{name}", include_in_schema=False)
+    def docs_asset(name: Literal["swagger-ui-bundle.js", "swagger-ui.css"]) -> FileResponse:
+        return FileResponse(swagger_ui_path / name)
 
     @app.get("/healthz", tags=["probes"])
     def healthz() -> dict:
