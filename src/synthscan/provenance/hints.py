@@ -36,17 +36,26 @@ WEIGHTS = {
 }
 
 
+def _ijg_scaled(table: tuple[int, ...], quality: int) -> tuple[int, ...]:
+    scale = 5000 // quality if quality < 50 else 200 - 2 * quality
+    return tuple(min(255, max(1, (v * scale + 50) // 100)) for v in table)
+
+
+# Scaled luma table -> (quality, scaled chroma table), for the lowest quality giving each luma table.
+IJG_TABLES: dict[tuple[int, ...], tuple[int, tuple[int, ...]]] = {}
+for _q in range(100, 0, -1):
+    IJG_TABLES[_ijg_scaled(IJG_LUMA, _q)] = (_q, _ijg_scaled(IJG_CHROMA, _q))
+
+
 def ijg_quality(tables: dict[int, Any]) -> int | None:
     """The IJG quality (1..100) whose scaled tables these are, or None."""
     if not tables or 0 not in tables:
         return None
-    luma, chroma = list(tables[0]), list(tables.get(1, []))
-    for quality in range(1, 101):
-        scale = 5000 // quality if quality < 50 else 200 - 2 * quality
-        scaled = [min(255, max(1, (v * scale + 50) // 100)) for v in IJG_LUMA]
-        if scaled == luma:
-            return quality if not chroma or chroma == [min(255, max(1, (v * scale + 50) // 100)) for v in IJG_CHROMA] else None
-    return None
+    found = IJG_TABLES.get(tuple(tables[0]))
+    if found is None:
+        return None
+    quality, chroma = found
+    return quality if 1 not in tables or tuple(tables[1]) == chroma else None
 
 
 def hints(image: Image.Image, fields: dict[str, Any]) -> list[Hint]:

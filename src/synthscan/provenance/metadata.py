@@ -52,10 +52,13 @@ def user_comment(raw: Any) -> str | None:
     return _text(body)
 
 
-def read_exif(image: Image.Image, fields: dict[str, Any], problems: list[str]) -> None:
+def read_exif(image: Image.Image, fields: dict[str, Any], problems: list[str], data: bytes | None = None) -> None:
     raw = image.info.get("exif")
     try:
-        exif = image.getexif()
+        # Pillow decodes a whole PNG to look for an eXIf chunk after the pixels; a file whose bytes
+        # hold no such chunk type has none, so skip that (~10 ms for a 1-MP image).
+        no_chunk = image.format == "PNG" and raw is None and data is not None and b"eXIf" not in data
+        exif = Image.Exif() if no_chunk else image.getexif()
         exif_ifd = exif.get_ifd(ExifTags.IFD.Exif)
     except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds on broken EXIF
         problems.append(f"EXIF cannot be parsed: {type(exc).__name__}: {exc}")
@@ -113,11 +116,12 @@ def read_iptc(image: Image.Image, fields: dict[str, Any], problems: list[str]) -
         _put(fields, name, value)
 
 
-def read_fields(image: Image.Image) -> tuple[dict[str, Any], list[str]]:
-    """Every field this module knows (None when missing) and the problems met reading them."""
+def read_fields(image: Image.Image, data: bytes | None = None) -> tuple[dict[str, Any], list[str]]:
+    """Every field this module knows (None when missing) and the problems met reading them;
+    `data`: the file's bytes, when at hand (lets a PNG without EXIF skip decoding)."""
     fields: dict[str, Any] = {}
     problems: list[str] = []
-    read_exif(image, fields, problems)
+    read_exif(image, fields, problems, data)
     read_xmp(image, fields, problems)
     read_iptc(image, fields, problems)
     fields["comment"] = _text(image.info.get("comment"))

@@ -44,7 +44,7 @@ def read_provenance(
         return Provenance(signals=_ordered(signals), seconds=time.perf_counter() - start)
     with image:
         try:
-            fields, problems = metadata.read_fields(image)
+            fields, problems = metadata.read_fields(image, data)
         except Exception as exc:  # noqa: BLE001
             fields, problems = {}, [f"metadata cannot be read: {type(exc).__name__}: {exc}"]
         texts = _texts(image, fields)
