@@ -64,6 +64,7 @@ def test_upload_two_images_and_browse_history(tmp_path, tiny_model, browser):
         for card in cards:
             assert card.find_element(By.CSS_SELECTOR, ".probability .marker").is_displayed()
             assert card.find_element(By.CSS_SELECTOR, "h2 .badge").text == card.get_attribute("data-verdict")
+            assert card.find_element(By.CSS_SELECTOR, ".source").text.startswith("decided by pixels")
 
         artifacts = Path(os.environ.get("SYNTHSCAN_ARTIFACTS", tmp_path))
         artifacts.mkdir(parents=True, exist_ok=True)

@@ -92,6 +92,9 @@ function fillCard(card, item, pictureUrl) {
   const x = r.explanation;
   const left = el("div", {}, picture(pictureUrl, x));
   const right = el("div", {}, el("h3", { text: "probability of AI-generated" }), probability(r));
+  // What decided the verdict: the pixels, or the file's own provenance (C2PA, metadata, watermark).
+  if (r.verdict_source) right.append(el("p", { class: "source" }, el("strong", { text: "decided by " + r.verdict_source + ": " }),
+    r.verdict_reason || ""));
   if (x && x.narrative) right.append(el("h3", { text: "narrative" }), el("p", { text: x.narrative.summary }));
   if (x && x.artifacts && x.artifacts.length) right.append(el("h3", { text: "artifacts" }), artifacts(x.artifacts));
   for (const w of r.warnings || []) right.append(el("p", { class: "muted" }, el("code", { text: w.code }), " " + w.message));
