@@ -77,3 +77,37 @@ def test_cli_export_and_scan_with_onnx_runtime(tmp_path, tiny_model_path, image_
 def test_onnx_runtime_needs_an_export(tiny_model_path, image_folder):
     result = CliRunner().invoke(app, ["scan", str(image_folder), "--runtime", "onnx", "--model", str(tiny_model_path)])
     assert result.exit_code == 2 and "synthscan export" in result.output
+
+
+# Scans an ONNX export in a fresh interpreter in which `import torch` fails, as on a worker
+# that has only numpy, Pillow and onnxruntime.
+WITHOUT_TORCH = """
+import json, sys
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("torch is not installed here")
+sys.meta_path.insert(0, NoTorch())
+from synthscan.runtime.onnx_model import load_onnx_model
+from synthscan.scanning import Scanner
+results = Scanner(load_onnx_model(sys.argv[1]), workers=1).scan_paths(sys.argv[2:])
+print(json.dumps({r.path: r.p_fake for r in results}))
+"""
+
+
+def test_onnx_export_scores_without_torch(tmp_path, tiny_model, image_folder):
+    import subprocess
+    import sys
+
+    export_onnx(tiny_model, tmp_path / "export")
+    paths = sorted(str(p) for p in image_folder.iterdir())
+    run = subprocess.run([sys.executable, "-c", WITHOUT_TORCH, str(tmp_path / "export"), *paths],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    without_torch = json.loads(run.stdout.strip().splitlines()[-1])
+    with_torch = {r.path: r.p_fake for r in Scanner(tiny_model, workers=1).scan_paths(paths)}
+    assert without_torch.keys() == with_torch.keys() and any(p is not None for p in with_torch.values())
+    for path, p in with_torch.items():
+        assert (p is None) == (without_torch[path] is None)
+        if p is not None:
+            assert abs(p - without_torch[path]) < 1e-4

@@ -15,8 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from synthscan.detectors.base import CalibratedModel, ImageScore
-from synthscan.detectors.registry import DEFAULT_MODEL, load_model
+from synthscan.detectors.scoring import DEFAULT_MODEL, ImageScore, Scorer
 from synthscan.io import ImageLoadError, LoadedImage, load_image
 from synthscan.io.loading import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from synthscan.provenance.attach import attach_provenance
@@ -29,7 +28,7 @@ class Scanner:
 
     def __init__(
         self,
-        model: str | Path | CalibratedModel = DEFAULT_MODEL,
+        model: str | Path | Scorer = DEFAULT_MODEL,
         *,
         threshold: float | None = None,
         batch_size: int = 32,
@@ -46,7 +45,7 @@ class Scanner:
         trust_anchors), reads each file's provenance and fuses it with the pixel verdict; False
         gives the pixel-only verdict.
         stability: True, or variant names, re-scores each image under re-encodings (`synthscan.stability`)."""
-        self.model = load_model(model)
+        self.model = model if isinstance(model, Scorer) else _load_model(model)
         decision = self.model.info.decision
         self.decision: Decision = decision if threshold is None else decision.with_threshold(threshold)
         self.batch_size = max(1, batch_size)
@@ -142,9 +141,17 @@ class Scanner:
             result.warnings.append(Notice(code="explain-failed", message=f"{type(exc).__name__}: {exc}"))
 
 
+def _load_model(model: str | Path) -> Scorer:
+    # Imported here: the registry imports torch and every detector, which a scan of an ONNX
+    # export (`OnnxModel`, a `Scorer` passed in) never needs.
+    from synthscan.detectors.registry import load_model
+
+    return load_model(model)
+
+
 def scan(
     paths: str | Path | Iterable[str | Path],
-    model: str | Path | CalibratedModel = DEFAULT_MODEL,
+    model: str | Path | Scorer = DEFAULT_MODEL,
     **options,
 ) -> list[ScanResult]:
     """Scan files or folders with `model` (a bundled name, a path, or a loaded model).

@@ -13,68 +13,41 @@ It has:
   `small_config` (a tiny configuration for tests).
 
 `CalibratedModel` wraps a detector with what turns its logits into a probability and a verdict
-(Platt, temperature or isotonic calibration, threshold, uncertain band) plus the metadata saved with trained weights. Its
-`score` / `score_many` is the one scoring path: scans, the trainer's validation, recipes,
-tile-score maps and benchmarks all call it.
+(Platt, temperature or isotonic calibration, threshold, uncertain band) plus the metadata saved
+with trained weights. Its `score` / `score_many` (inherited from `scoring.Scorer`, which holds the
+torch-free part) is the one scoring path: scans, the trainer's validation, recipes, tile-score
+maps and benchmarks all call it.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, Field
 from safetensors.torch import load_file, save_file
-from scipy.special import expit
 
 from synthscan.detectors import catalog
 from synthscan.detectors.policy import InputPolicy
-from synthscan.detectors.tiling import make_tiles, score_tiles
-from synthscan.result import Decision, Verdict
+from synthscan.detectors.scoring import FORMAT_VERSION, Calibration, ImageScore, ModelInfo, Scorer
+from synthscan.detectors.tiling import to_tensor_batch
 
 __all__ = [
     "FORMAT_VERSION", "Calibration", "CalibratedModel", "Detector", "DetectorConfig", "ImageScore",
-    "InputPolicy", "ModelInfo",
+    "InputPolicy", "ModelInfo", "Scorer",
 ]  # fmt: skip
 
-FORMAT_VERSION = 1
-Box = tuple[int, int, int, int]
 
 
 class DetectorConfig(BaseModel):
     """The base of every detector's `Config`: the input policy is part of the interface."""
 
     input: InputPolicy = Field(default_factory=InputPolicy)
-
-
-class Calibration(BaseModel):
-    """How a raw logit becomes P(fake). Identity until fitted.
-
-    platt: p = sigmoid(scale * logit + bias); temperature: the same with bias 0 (scale = 1/T);
-    isotonic: p = linear interpolation of `knots_p` at `knots_logit` (increasing raw logits),
-    constant beyond the ends. Model files without `method` are Platt (format 1 as before).
-    See `synthscan.evaluate.calibration` for the fits.
-    """
-
-    method: Literal["platt", "temperature", "isotonic"] = "platt"
-    scale: float = 1.0
-    bias: float = 0.0
-    knots_logit: list[float] = Field(default_factory=list)
-    knots_p: list[float] = Field(default_factory=list)
-    fitted_on: str | None = None
-
-    def apply(self, logits: Any) -> np.ndarray:
-        """Calibrated P(fake) of raw logits (any shape), in float64: the one place this is computed."""
-        x = np.asarray(logits, dtype=np.float64)
-        if self.method == "isotonic":
-            return np.interp(x, self.knots_logit, self.knots_p)
-        return expit(self.scale * x + self.bias)
 
 
 class Detector(torch.nn.Module):
@@ -145,35 +118,8 @@ class Detector(torch.nn.Module):
         return None
 
 
-class ModelInfo(BaseModel):
-    """What is saved next to the weights (the `.json` half of a model)."""
-
-    format_version: int = FORMAT_VERSION
-    detector: str
-    name: str
-    version: str = "0.0.0"
-    config: dict[str, Any] = Field(default_factory=dict)
-    calibration: Calibration = Field(default_factory=Calibration)
-    decision: Decision = Field(default_factory=Decision)
-    training: dict[str, Any] = Field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ImageScore:
-    """A model's score of one image: every consumer reads its verdict from here."""
-
-    p_fake: float  # calibrated, of the mean tile logit
-    verdict: Verdict
-    threshold: float
-    boxes: list[Box]  # the tiles scored, in image pixels
-    tile_p_fake: list[float]  # calibrated P(fake) per tile
-    raw_logit: float | None = None  # mean raw tile logit (what calibration is fitted on); None if unknown
-    padded: bool = False
-    upscaled: bool = False
-
-
-class CalibratedModel:
-    """A detector plus calibration and decision rule: what `scan` runs."""
+class CalibratedModel(Scorer):
+    """A torch detector plus calibration and decision rule: what `scan` runs (see `Scorer`)."""
 
     def __init__(self, detector: Detector, info: ModelInfo):
         self.detector = detector.eval()
@@ -185,53 +131,22 @@ class CalibratedModel:
         return cls(detector, ModelInfo(detector=detector.name, name=detector.name))
 
     @property
-    def name(self) -> str:
-        return self.info.name
-
-    @property
-    def version(self) -> str:
-        return self.info.version
-
-    @property
     def input_policy(self) -> InputPolicy:
         return self.detector.input_policy
 
-    def probability(self, raw_logits: Any) -> np.ndarray:
-        """Calibrated P(fake) of raw logits."""
-        return self.info.calibration.apply(raw_logits)
-
     @property
-    def device(self) -> torch.device | None:
-        """Where batches go: the detector's parameters' device; None (the CPU) without parameters."""
+    def device(self) -> torch.device:
+        """Where batches go: the detector's parameters' device; the CPU without parameters."""
         first = next(self.detector.parameters(), None)
-        return first.device if first is not None else None
+        return first.device if first is not None else torch.device("cpu")
 
     @torch.inference_mode()
     def logits(self, batch: torch.Tensor) -> torch.Tensor:
         """Raw (uncalibrated) logits for a float batch in [0, 1]."""
         return self.detector(batch).float()
 
-    def score(self, rgb: np.ndarray, decision: Decision | None = None) -> ImageScore:
-        """Score one (H, W, 3) uint8 image (see `score_many`)."""
-        return self.score_many([rgb], decision=decision)[0]
-
-    def score_many(
-        self, images: Sequence[np.ndarray], *, batch_size: int = 32, decision: Decision | None = None
-    ) -> list[ImageScore]:
-        """Score images, tiles of several images sharing batches (`synthscan.detectors.tiling`):
-        the image's P(fake) is the calibrated mean of its tiles' raw logits, and its verdict is
-        `decision` (default: the model's own) applied to it."""
-        decision = decision or self.info.decision
-        tiles = [make_tiles(rgb, self.input_policy) for rgb in images]
-        scores = []
-        for t, raw in zip(tiles, score_tiles(self.logits, tiles, batch_size, device=self.device)):
-            mean = float(raw.astype(np.float64).mean())
-            p_fake = float(self.probability(mean))
-            scores.append(ImageScore(
-                p_fake=p_fake, verdict=decision.verdict(p_fake), threshold=decision.threshold, boxes=t.boxes,
-                tile_p_fake=self.probability(raw).tolist(), raw_logit=mean, padded=t.padded, upscaled=t.upscaled,
-            ))
-        return scores
+    def tile_logits(self, crops: np.ndarray) -> np.ndarray:
+        return self.logits(to_tensor_batch(crops).to(self.device)).cpu().numpy()
 
     def save(self, path: str | Path) -> Path:
         """Write `<path>.safetensors` and `<path>.json`; returns the JSON path."""

@@ -12,9 +12,9 @@ from importlib import resources
 from pathlib import Path
 
 from synthscan.detectors import catalog
-from synthscan.detectors.base import CalibratedModel, Detector, ModelInfo
+from synthscan.detectors.base import CalibratedModel, Detector
+from synthscan.detectors.scoring import DEFAULT_MODEL, ModelInfo, Scorer
 
-DEFAULT_MODEL = "synthscan-default"
 
 
 def register_detector(cls: type[Detector]) -> type[Detector]:
@@ -65,7 +65,8 @@ def resolve_model_path(model: str | Path) -> Path:
     )
 
 
-def load_model(model: str | Path | CalibratedModel = DEFAULT_MODEL) -> CalibratedModel:
-    if isinstance(model, CalibratedModel):
+def load_model(model: str | Path | Scorer = DEFAULT_MODEL) -> Scorer:
+    """A bundled model by name, a saved model by path, or an already loaded model as it is."""
+    if isinstance(model, Scorer):
         return model
     return CalibratedModel.load(resolve_model_path(model))

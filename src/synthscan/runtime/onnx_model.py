@@ -1,8 +1,10 @@
 """Scoring with onnxruntime: an exported model (see `onnx_export`) that `Scanner` runs like any other.
 
-`OnnxModel` is a `CalibratedModel` whose logits come from an onnxruntime session; tiling, calibration
-and decision are the same code as the torch path, so scores agree to float rounding (tested to 1e-4).
-Explanations need the torch model (gradients, feature perturbation) and are not available here.
+`OnnxModel` is a `Scorer` (see `synthscan.detectors.scoring`) whose tile logits come from an
+onnxruntime session; tiling, calibration and decision are the same code as the torch path, so scores
+agree to float rounding (tested to 1e-4). It does not import torch: a worker with only numpy,
+Pillow and onnxruntime scores network exports (the texture-gbm export still computes its features
+with torch, see `onnx_export`). Explanations need the torch model and are not available here.
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from synthscan.detectors.base import CalibratedModel, InputPolicy, ModelInfo
+from synthscan.detectors.policy import InputPolicy
+from synthscan.detectors.scoring import ModelInfo, Scorer
 
 
-class OnnxModel(CalibratedModel):
+class OnnxModel(Scorer):
     def __init__(self, json_path: str | Path, threads: int = 0):
         try:
             import onnxruntime as ort
@@ -39,22 +41,15 @@ class OnnxModel(CalibratedModel):
     def input_policy(self) -> InputPolicy:
         return self._policy
 
-    @property
-    def device(self) -> None:  # onnxruntime takes CPU arrays
-        return None
-
-    def logits(self, batch: torch.Tensor) -> torch.Tensor:
-        """Raw logits for a float batch (N, 3, H, W) in [0, 1], as `CalibratedModel.logits`."""
+    def tile_logits(self, crops: np.ndarray) -> np.ndarray:
         if self.onnx["input"] == "features":
-            from synthscan.detectors.texture_features import tile_features
+            from synthscan.detectors.texture_features import tile_features  # torch: see onnx_export
+            from synthscan.detectors.tiling import to_tensor_batch
 
-            inputs = tile_features(batch, self.onnx["feature_groups"]).astype(np.float64)
-        else:
-            inputs = batch.numpy().astype(np.float32)
-        return torch.from_numpy(self.session.run(None, {self.onnx["input"]: inputs})[0].astype(np.float32))
-
-    def save(self, path):  # pragma: no cover - an export is already saved
-        raise NotImplementedError("an ONNX model is saved by `synthscan export`, not by save()")
+            inputs = tile_features(to_tensor_batch(crops), self.onnx["feature_groups"]).astype(np.float64)
+        else:  # (N, H, W, 3) uint8 -> (N, 3, H, W) float in [0, 1], as `tiling.to_tensor_batch`
+            inputs = np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32) / np.float32(255.0)
+        return self.session.run(None, {self.onnx["input"]: inputs})[0].astype(np.float32)
 
 
 def load_onnx_model(model: str | Path, threads: int = 0) -> OnnxModel:

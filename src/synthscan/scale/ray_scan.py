@@ -62,11 +62,12 @@ class ShardScorer:
     """A Ray Data actor: loads the model once, then scores and writes whole shards."""
 
     def __init__(self, out_dir: str, payload: dict, scanner_options: dict):
-        import torch
-
         from synthscan.scanning import Scanner
 
-        torch.set_num_threads(1)  # one actor per CPU: more threads would fight over the cores
+        if payload["runtime"] == "torch":  # an ONNX actor never imports torch
+            import torch
+
+            torch.set_num_threads(1)  # one actor per CPU: more threads would fight over the cores
         self.out_dir = out_dir
         self.workdir = tempfile.mkdtemp(prefix="synthscan-actor-")
         self.scanner = Scanner(_load_payload(payload, self.workdir), workers=1, **scanner_options)

@@ -1,0 +1,131 @@
+"""Scoring without torch: calibration, the saved model record, and `Scorer`, the one scoring path.
+
+`Scorer.score_many` tiles images (`tiling.make_tiles`), batches the tiles of several images,
+asks the subclass for their raw logits (`tile_logits`), averages them per image, calibrates the
+mean (`Calibration.apply`) and applies the decision. `CalibratedModel` (detectors/base.py)
+supplies the logits from a torch detector; `OnnxModel` (runtime/onnx_model.py) from
+onnxruntime, so a worker that scores ONNX exports never imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+from scipy.special import expit
+
+from synthscan.detectors.policy import InputPolicy
+from synthscan.detectors.tiling import make_tiles
+from synthscan.result import Decision, Verdict
+
+FORMAT_VERSION = 1
+DEFAULT_MODEL = "synthscan-default"
+Box = tuple[int, int, int, int]
+
+
+class Calibration(BaseModel):
+    """How a raw logit becomes P(fake). Identity until fitted.
+
+    platt: p = sigmoid(scale * logit + bias); temperature: the same with bias 0 (scale = 1/T);
+    isotonic: p = linear interpolation of `knots_p` at `knots_logit` (increasing raw logits),
+    constant beyond the ends. Model files without `method` are Platt (format 1 as before).
+    See `synthscan.evaluate.calibration` for the fits.
+    """
+
+    method: Literal["platt", "temperature", "isotonic"] = "platt"
+    scale: float = 1.0
+    bias: float = 0.0
+    knots_logit: list[float] = Field(default_factory=list)
+    knots_p: list[float] = Field(default_factory=list)
+    fitted_on: str | None = None
+
+    def apply(self, logits: Any) -> np.ndarray:
+        """Calibrated P(fake) of raw logits (any shape), in float64: the one place this is computed."""
+        x = np.asarray(logits, dtype=np.float64)
+        if self.method == "isotonic":
+            return np.interp(x, self.knots_logit, self.knots_p)
+        return expit(self.scale * x + self.bias)
+
+
+class ModelInfo(BaseModel):
+    """What is saved next to the weights (the `.json` half of a model)."""
+
+    format_version: int = FORMAT_VERSION
+    detector: str
+    name: str
+    version: str = "0.0.0"
+    config: dict[str, Any] = Field(default_factory=dict)
+    calibration: Calibration = Field(default_factory=Calibration)
+    decision: Decision = Field(default_factory=Decision)
+    training: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ImageScore:
+    """A model's score of one image: every consumer reads its verdict from here."""
+
+    p_fake: float  # calibrated, of the mean tile logit
+    verdict: Verdict
+    threshold: float
+    boxes: list[Box]  # the tiles scored, in image pixels
+    tile_p_fake: list[float]  # calibrated P(fake) per tile
+    raw_logit: float | None = None  # mean raw tile logit (what calibration is fitted on); None if unknown
+    padded: bool = False
+    upscaled: bool = False
+
+
+class Scorer:
+    """A model that scores images: `info` (calibration, decision, metadata), `input_policy`, and
+    `tile_logits`. Subclasses: `CalibratedModel` (torch), `OnnxModel` (onnxruntime)."""
+
+    info: ModelInfo
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def version(self) -> str:
+        return self.info.version
+
+    @property
+    def input_policy(self) -> InputPolicy:
+        raise NotImplementedError
+
+    def tile_logits(self, crops: np.ndarray) -> np.ndarray:
+        """Raw logits (N,) of a batch of tiles (N, H, W, 3) uint8."""
+        raise NotImplementedError
+
+    def probability(self, raw_logits: Any) -> np.ndarray:
+        """Calibrated P(fake) of raw logits."""
+        return self.info.calibration.apply(raw_logits)
+
+    def score(self, rgb: np.ndarray, decision: Decision | None = None) -> ImageScore:
+        """Score one (H, W, 3) uint8 image (see `score_many`)."""
+        return self.score_many([rgb], decision=decision)[0]
+
+    def score_many(
+        self, images: Sequence[np.ndarray], *, batch_size: int = 32, decision: Decision | None = None
+    ) -> list[ImageScore]:
+        """Score images, tiles of several images sharing batches (`synthscan.detectors.tiling`):
+        the image's P(fake) is the calibrated mean of its tiles' raw logits, and its verdict is
+        `decision` (default: the model's own) applied to it."""
+        decision = decision or self.info.decision
+        tiles = [make_tiles(rgb, self.input_policy) for rgb in images]
+        if not tiles:
+            return []
+        crops = np.concatenate([t.crops for t in tiles])
+        raw_all = np.concatenate([np.asarray(self.tile_logits(crops[k:k + batch_size]), dtype=np.float32).reshape(-1)
+                                  for k in range(0, len(crops), batch_size)])
+        scores = []
+        for t, raw in zip(tiles, np.split(raw_all, np.cumsum([len(t.crops) for t in tiles])[:-1])):
+            mean = float(raw.astype(np.float64).mean())
+            p_fake = float(self.probability(mean))
+            scores.append(ImageScore(
+                p_fake=p_fake, verdict=decision.verdict(p_fake), threshold=decision.threshold, boxes=t.boxes,
+                tile_p_fake=self.probability(raw).tolist(), raw_logit=mean, padded=t.padded, upscaled=t.upscaled,
+            ))
+        return scores
