@@ -11,6 +11,11 @@ Layout of an export folder: `<name>.onnx` and `<name>.json` (the model's `ModelI
   feature computation stays in synthscan's torch code: it counts histograms with `torch.bincount`,
   which no ONNX exporter supports ("Exporting the operator 'aten::bincount' to ONNX ... is not
   supported"), so the ONNX runtime of this model still needs torch for the features.
+- clip-blocks: its tower already is an ONNX graph; the export is that graph with CLIP's
+  normalisation put in front and the linear head (CLS token of every block, standardised, dot
+  the weights) put behind, so it maps tiles in [0, 1] to raw logits like a network export. Its
+  tower is dynamically quantised (INT8 scales computed from the whole input), so the export is
+  marked `one_at_a_time` and the runtime feeds it one image per run, as the detector does.
 """
 
 from __future__ import annotations
@@ -36,7 +41,12 @@ def export_onnx(model: str | Path | CalibratedModel, out_dir: str | Path) -> Pat
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = out_dir / f"{model.name}.onnx"
-    if model.info.detector == "texture-gbm":
+    if model.info.detector == "clip-blocks":
+        graph_input, extra = "tiles", {"one_at_a_time": True}
+        tmp = onnx_path.with_name(f".{onnx_path.name}.tmp")
+        tmp.write_bytes(_clip_blocks_graph(model.detector).SerializeToString())
+        tmp.replace(onnx_path)
+    elif model.info.detector == "texture-gbm":
         graph_input = "features"
         tmp = onnx_path.with_name(f".{onnx_path.name}.tmp")
         tmp.write_bytes(_tree_ensemble(model.detector).SerializeToString())
@@ -60,6 +70,50 @@ def _export_network(model: CalibratedModel, path: Path) -> None:
                       input_names=["tiles"], output_names=["logits"],
                       dynamic_axes={"tiles": {0: "n"}, "logits": {0: "n"}})
     tmp.replace(path)
+
+
+def _clip_blocks_graph(detector) -> "onnx.ModelProto":  # noqa: F821
+    """The ONNX tower with its block outputs, CLIP normalisation in front and the head behind."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from synthscan.detectors.clip_blocks import BUNDLED_TOWER
+    from synthscan.detectors.clip_onnx import block_outputs_model, bundled_onnx_path
+
+    if not detector._is_onnx:
+        raise ValueError("only a clip-blocks model with an ONNX tower exports to ONNX (this one uses transformers)")
+    if not detector.fitted:
+        raise ValueError("clip-blocks is not fitted: nothing to export")
+    tower = detector.config.tower
+    model, blocks = block_outputs_model(bundled_onnx_path() if tower == BUNDLED_TOWER else tower)
+    graph = model.graph
+    pixels = graph.input[0].name
+    policy = detector.input_policy
+    const = lambda name, x, dtype=np.float32: numpy_helper.from_array(np.asarray(x, dtype=dtype), name)  # noqa: E731
+    graph.initializer.extend([
+        const("clip_mean", np.reshape(policy.mean, (1, 3, 1, 1))), const("clip_std", np.reshape(policy.std, (1, 3, 1, 1))),
+        const("cls_index", 0, np.int64), const("feature_mean", detector.feature_mean.numpy()),
+        const("feature_scale", detector.feature_scale.numpy()), const("head_weight", detector.weight.numpy()),
+        const("head_bias", detector.bias.numpy()),
+    ])
+    front = [helper.make_node("Sub", ["tiles", "clip_mean"], ["tiles_centred"]),
+             helper.make_node("Div", ["tiles_centred", "clip_std"], [pixels])]
+    cls = [helper.make_node("Gather", [name, "cls_index"], [f"cls_{i}"], axis=1) for i, name in enumerate(blocks)]
+    back = cls + [
+        helper.make_node("Concat", [f"cls_{i}" for i in range(len(blocks))], ["tokens"], axis=1),
+        helper.make_node("Sub", ["tokens", "feature_mean"], ["tokens_centred"]),
+        helper.make_node("Div", ["tokens_centred", "feature_scale"], ["tokens_scaled"]),
+        helper.make_node("MatMul", ["tokens_scaled", "head_weight"], ["dot"]),
+        helper.make_node("Add", ["dot", "head_bias"], ["logits"]),
+    ]
+    nodes = front + list(graph.node) + back
+    del graph.node[:]
+    graph.node.extend(nodes)
+    first = graph.input[0]
+    graph.input.remove(first)
+    graph.input.insert(0, helper.make_tensor_value_info("tiles", first.type.tensor_type.elem_type, ["n", 3, None, None]))
+    del graph.output[:]
+    graph.output.append(helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n"]))
+    return model
 
 
 def _tree_ensemble(detector) -> "onnx.ModelProto":  # noqa: F821

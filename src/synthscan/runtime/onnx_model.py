@@ -49,6 +49,8 @@ class OnnxModel(Scorer):
             inputs = tile_features(to_tensor_batch(crops), self.onnx["feature_groups"]).astype(np.float64)
         else:  # (N, H, W, 3) uint8 -> (N, 3, H, W) float in [0, 1], as `tiling.to_tensor_batch`
             inputs = np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32) / np.float32(255.0)
+        if self.onnx.get("one_at_a_time"):  # a dynamically quantised graph: each image on its own
+            return np.concatenate([self.session.run(None, {self.onnx["input"]: x[None]})[0] for x in inputs]).astype(np.float32)
         return self.session.run(None, {self.onnx["input"]: inputs})[0].astype(np.float32)
 
 
