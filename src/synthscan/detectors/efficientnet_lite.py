@@ -23,7 +23,7 @@ from torch import nn
 LITE0_STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
                 (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
 BN_EPS = 1e-3  # TensorFlow's default, which the weights were trained with
-MEAN, STD = 0.5, 0.5  # Lite models take (x - 0.5) / 0.5 per channel
+MEAN, STD = (0.5,) * 3, (0.5,) * 3  # Lite models take (x - 0.5) / 0.5 per channel
 
 
 class SameConv(nn.Conv2d):
@@ -72,10 +72,14 @@ class EfficientNetLite0(nn.Module):
         self._conv_head, self._bn1 = _conv_bn(cin, 1280, 1)
         self._fc = nn.Linear(1280, 1000)
 
+    def pooled_width(self, stages: tuple[int, ...] = (1, 2, 4)) -> int:
+        """The length of `pooled_features`' vectors."""
+        return 2 * sum(LITE0_STAGES[s][3] for s in stages) + self._conv_head.out_channels
+
     def pooled_features(self, x: torch.Tensor, stages: tuple[int, ...] = (1, 2, 4)) -> torch.Tensor:
-        """(N, 3, H, W) in [0, 1] -> mean and standard deviation over positions of the output of each
-        stage in `stages` (0-based), then the mean of the 1280-channel head: (N, D)."""
-        x = F.relu6(self._bn0(self._conv_stem((x - MEAN) / STD)))
+        """(N, 3, H, W) normalised with MEAN and STD -> mean and standard deviation over positions of
+        the output of each stage in `stages` (0-based), then the mean of the 1280-channel head: (N, D)."""
+        x = F.relu6(self._bn0(self._conv_stem(x)))
         pooled = []
         for i, block in enumerate(self._blocks):
             x = block(x)
@@ -84,6 +88,13 @@ class EfficientNetLite0(nn.Module):
                 pooled += [x.mean((2, 3)), x.std((2, 3))]
         head = F.relu6(self._bn1(self._conv_head(x)))
         return torch.cat(pooled + [head.mean((2, 3))], 1)
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """ImageNet logits (N, 1000) of a normalised batch: the pretrained network's own task."""
+        x = F.relu6(self._bn0(self._conv_stem(x)))
+        for block in self._blocks:
+            x = block(x)
+        return self._fc(F.relu6(self._bn1(self._conv_head(x))).mean((2, 3)))
 
 
 def pretrained_weights_path() -> Path:
