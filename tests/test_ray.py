@@ -195,13 +195,14 @@ def _tiny_dataset(root: Path, per_class: int = 10) -> Path:
     return root
 
 
-def test_train_on_ray_checkpoints_and_resumes(tmp_path):
+def test_train_on_ray_checkpoints_and_resumes(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     from synthscan.cli.main import app
     from synthscan.detectors.base import CalibratedModel
 
-    data = _tiny_dataset(tmp_path / "ds")
+    monkeypatch.chdir(tmp_path)  # --data relative, as users type it: Ray workers run in another folder
+    data = _tiny_dataset(Path("ds"))
     config = tmp_path / "tiny.toml"
     config.write_text('[detector]\nwidths = [4, 4, 8, 8]\n[detector.input]\ncrop_size = 64\n'
                       '[augment]\ncrop_size = 64\n')
