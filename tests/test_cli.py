@@ -393,3 +393,9 @@ def test_beyond_the_counted_paths_the_rest_streams_in(image_folder, tiny_model_p
     assert "resuming: skipping the 1 file(s) already in" in r.stderr
     by_path = {rec["path"]: rec for rec in jsonl(out.read_text())}
     assert len(by_path) == 7 and by_path[done]["p_fake"] == SENTINEL
+
+
+def test_help_keeps_square_brackets():
+    # Rich markup would swallow "[detector]" as a style tag: help texts escape it.
+    r = CliRunner().invoke(app, ["train", "--help"], env=ENV)
+    assert r.exit_code == 0 and "[detector], [train], [augment]" in r.output, r.output

@@ -209,3 +209,18 @@ def test_cli_writes_thresholds_that_explain_then_uses(tmp_path, scorer, tiny_mod
     bad.write_text("path\nim0.png\n")
     result = runner.invoke(app, ["clip-thresholds", str(bad), "--clip", str(model_dir), "-o", str(tmp_path / "u.json")])
     assert result.exit_code == 2 and "needs the columns" in result.output and not (tmp_path / "u.json").exists()
+
+
+@pytest.mark.parametrize("command", [["explain"], ["scan", "--explain"]])
+def test_cli_clip_model_that_cannot_load_is_a_usage_error(tmp_path, tiny_model_path, command):
+    from typer.testing import CliRunner
+
+    from synthscan.cli.main import app
+
+    image = labelled_folder(tmp_path).parent / "im3.png"
+    missing = str(tmp_path / "no-such-clip")  # neither a folder nor a valid hub id: fails without the network
+    result = CliRunner().invoke(app, [*command, str(image), "--model", str(tiny_model_path), "--clip", missing],
+                                env={"COLUMNS": "400"})
+    # Loaded once before any image, so a folder of images does not retry the hub once per file.
+    assert result.exit_code == 2, result.output
+    assert f"cannot load the pretrained backbone {missing!r}" in result.output and "im3.png" not in result.output

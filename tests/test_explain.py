@@ -143,6 +143,17 @@ def test_map_image_embeds_or_writes_a_png(tmp_path):
 # --- template narrative -----------------------------------------------------------------------
 
 
+def test_template_names_every_part_of_the_image():
+    from synthscan.explain.template import where
+
+    size = (300, 300)
+    assert where((0, 0, 90, 90), size).endswith("(upper left of the image)")
+    assert where((100, 200, 200, 300), size).endswith("(lower centre of the image)")
+    assert where((0, 100, 90, 200), size).endswith("(centre left of the image)")
+    assert where((100, 100, 200, 200), size).endswith("(centre of the image)")
+    assert where((0, 0, 10, 10), None) == "pixels 0,0-10,10"
+
+
 def test_template_cites_only_the_measured_evidence():
     regions = [Region(box=(0, 0, 50, 40), score=0.83)]
     artifacts = [

@@ -169,6 +169,10 @@ def test_cli_scan_on_ray_then_report(tmp_path, tiny_model_path, image_folder):
                                  "--out", str(out)])
     assert result.exit_code == 1, result.output  # the folder holds bad files
     assert f"{len(BAD_FILES)} failed" in result.output
+    rerun = runner.invoke(app, ["scan", "--engine", "ray", "--model", str(tiny_model_path), "--out", str(out)])
+    rerun_text = " ".join(rerun.output.split())
+    assert rerun.exit_code == 0 and "0 shard(s) scanned" in rerun_text, rerun.output  # nothing left to do
+    assert "resuming:" in rerun_text and "not the ones given now" not in rerun_text  # no inputs were given
     result = runner.invoke(app, ["report", str(out), "--out", str(tmp_path / "r.html")])
     assert result.exit_code == 0, result.output
     assert f"({len(GOOD_IMAGES) + len(BAD_FILES)} results)" in " ".join(result.output.split())
@@ -195,13 +199,14 @@ def _tiny_dataset(root: Path, per_class: int = 10) -> Path:
     return root
 
 
-def test_train_on_ray_checkpoints_and_resumes(tmp_path):
+def test_train_on_ray_checkpoints_and_resumes(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     from synthscan.cli.main import app
     from synthscan.detectors.base import CalibratedModel
 
-    data = _tiny_dataset(tmp_path / "ds")
+    monkeypatch.chdir(tmp_path)  # --data relative, as users type it: Ray workers run in another folder
+    data = _tiny_dataset(Path("ds"))
     config = tmp_path / "tiny.toml"
     config.write_text('[detector]\nwidths = [4, 4, 8, 8]\n[detector.input]\ncrop_size = 64\n'
                       '[augment]\ncrop_size = 64\n')

@@ -263,6 +263,17 @@ def test_serve_command_refuses_public_bind_without_key():
     assert result.exit_code == 2 and "without an API key" in result.output
 
 
+def test_serve_command_names_a_history_it_cannot_open(tmp_path):
+    from typer.testing import CliRunner
+
+    from synthscan.cli.main import app
+
+    url = f"sqlite:///{tmp_path}"  # a folder, not a database file
+    result = CliRunner().invoke(app, ["serve", "--database", url], env={"COLUMNS": "400"})
+    assert result.exit_code == 2, result.output
+    assert f"error: cannot open the history at {url}" in result.output and "Traceback" not in result.output
+
+
 def test_inference_failure_is_a_json_500(tmp_path, tiny_model):
     c = started_client(tmp_path, tiny_model, raise_server_exceptions=False)
     c.app.state.worker.scanner.scan_images = lambda images: 1 / 0

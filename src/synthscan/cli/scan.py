@@ -216,6 +216,14 @@ def explain_options(*, maps_dir: Path | None, embed: bool, narrator: str = "temp
     """`explain_image` options from CLI flags: maps go to files (--maps-dir), are embedded
     (for an HTML report or --embed-maps) or are left out."""
     maps = "dir" if maps_dir else "base64" if embed else "none"
+    if clip:  # loaded once, before any image: a model that cannot load is a usage error, not one per file
+        from synthscan.explain.clip_zero_shot import load_scorer
+
+        try:
+            load_scorer(clip)
+        except OSError as exc:
+            Console(stderr=True).print(f"error: {exc}", markup=False, highlight=False)
+            raise typer.Exit(ExitCode.USAGE) from None
     return dict(maps=maps, maps_dir=maps_dir, narrator=narrator, clip=clip, clip_thresholds=clip_thresholds, **more)
 
 

@@ -42,4 +42,14 @@ def serve(
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(ExitCode.USAGE) from None
+    from sqlalchemy import make_url
+
+    from synthscan.serve.history import History
+
+    try:  # a bad URL or an unreachable server: one line here, not a traceback from uvicorn's startup
+        History(settings.database).close()
+    except Exception as exc:  # noqa: BLE001
+        shown = make_url(settings.database).render_as_string(hide_password=True)
+        typer.echo(f"error: cannot open the history at {shown}: {exc}", err=True)
+        raise typer.Exit(ExitCode.USAGE) from None
     run(settings)

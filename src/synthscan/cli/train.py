@@ -20,7 +20,7 @@ def train(
     version: str = typer.Option("0.1.0", help="Model version saved with the weights."),
     track: str = typer.Option("256", help="Manifest track to use ('' for all)."),
     exclude_family: list[str] = typer.Option([], help="Leave a generator family out of train and val."),
-    config: Path = typer.Option(None, "--config", help="TOML file with [detector], [train], [augment] tables (see configs/)."),
+    config: Path = typer.Option(None, "--config", help=r"TOML file with \[detector], \[train], \[augment] tables (see configs/)."),
     epochs: int = typer.Option(None, help="Default: from the detector's config."),
     batch_size: int = typer.Option(None),
     lr: float = typer.Option(None),

@@ -83,7 +83,12 @@ class ClipArtifactScorer:
         if model is None or processor is None:
             from transformers import AutoModel, AutoProcessor
 
-            model, processor = AutoModel.from_pretrained(model_id), AutoProcessor.from_pretrained(model_id)
+            from synthscan.detectors.pretrained import unavailable
+
+            try:
+                model, processor = AutoModel.from_pretrained(model_id), AutoProcessor.from_pretrained(model_id)
+            except OSError as exc:  # offline and not cached, or no such folder: say what to do
+                raise unavailable(model_id, exc) from exc
         self.model_id = model_id
         self.model = model.to(device).eval()
         self.processor = processor

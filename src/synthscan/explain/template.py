@@ -23,9 +23,9 @@ def where(box: tuple[int, int, int, int], size: tuple[int, int] | None) -> str:
         return text
     width, height = size
     cx, cy = (x0 + x1) / 2 / width, (y0 + y1) / 2 / height
-    vertical = "upper" if cy < 1 / 3 else "lower" if cy > 2 / 3 else ""
-    horizontal = "left" if cx < 1 / 3 else "right" if cx > 2 / 3 else ""
-    part = " ".join(p for p in (vertical, horizontal) if p) or "centre"
+    vertical = "upper" if cy < 1 / 3 else "lower" if cy > 2 / 3 else "centre"
+    horizontal = "left" if cx < 1 / 3 else "right" if cx > 2 / 3 else "centre"
+    part = "centre" if vertical == horizontal else f"{vertical} {horizontal}"  # e.g. "lower centre", "centre left"
     return f"{text} ({part} of the image)"
 
 

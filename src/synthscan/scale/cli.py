@@ -64,8 +64,9 @@ def scan_on_ray(paths: list[str], out: Path | None, *, model: str, runtime: str,
             return ExitCode.USAGE
         listing = lambda: itertools.chain(first, sources)  # noqa: E731
     else:
-        err.print(f"resuming: {out_dir} holds a plan of {planned} shard(s); its inputs are scanned, "
-                  "not the ones given now (use a new --out for other files)", highlight=False)
+        ignored = ("; its inputs are scanned, not the ones given now (use a new --out for other files)"
+                   if paths or list_file else "")
+        err.print(f"resuming: {out_dir} holds a plan of {planned} shard(s){ignored}", highlight=False)
         listing = None
     options = {"threshold": threshold, "batch_size": batch_size, "max_pixels": max_pixels, "max_bytes": max_bytes}
     connect(ray_address)

@@ -17,6 +17,7 @@ trainer.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -152,10 +153,15 @@ def train_on_ray(
     cfg = train_config or TrainConfig()
     out = Path(out).resolve()
     storage = storage_path or str(out / "ray")
+
+    def for_workers(samples: list[Sample]) -> list[dict]:
+        # Ray Train workers run in their own working directory: relative paths must not reach them.
+        return [asdict(s) | {"path": os.path.abspath(s.path)} for s in samples]
+
     trainer = TorchTrainer(
         _train_loop,
         train_loop_config={"detector": detector_name, "detector_config": detector_config or {}, "train": asdict(cfg),
-                           "train_samples": [asdict(s) for s in train], "val_samples": [asdict(s) for s in val],
+                           "train_samples": for_workers(train), "val_samples": for_workers(val),
                            "n_train": len(train)},
         scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu),
         run_config=RunConfig(name=name, storage_path=storage, checkpoint_config=CheckpointConfig(num_to_keep=2)),
