@@ -93,3 +93,24 @@ def test_the_onnx_tower_gives_each_image_its_own_tokens():
     both = det.tokens_of_images([a, b])
     assert both.shape == (2, 12, 768)
     assert np.array_equal(both[:1], det.tokens_of_images([a]))  # INT8 scales are per image, not per batch
+
+
+def test_trains_through_the_recipe(tmp_path):
+    """`synthscan train --detector clip-blocks` fits the head in one shot and calibrates on val."""
+    from PIL import Image
+
+    from synthscan.train.recipe import train_detector
+
+    x, y = images()
+    x2, y2 = images(seed=4)
+    rows = ["path,label,split"]
+    for i, (img, label) in enumerate(zip(x + x2, y + y2)):
+        Image.fromarray(img).save(tmp_path / f"{i}.png")
+        rows.append(f"{i}.png,{'fake' if label else 'real'},{'train' if i < len(x) else 'val'}")
+    (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
+    torch.manual_seed(0)
+    model = train_detector("clip-blocks", tmp_path / "manifest.csv", tmp_path / "out", name="tiny-clip", track=None,
+                           detector_config=TINY, progress=lambda _: None)
+    assert model.info.training["train_images"] == len(x) and model.info.training["features"] == 32
+    loaded = CalibratedModel.load(tmp_path / "out" / "tiny-clip.json")
+    assert loaded.score(x2[0]).p_fake == pytest.approx(model.score(x2[0]).p_fake, abs=1e-6)
