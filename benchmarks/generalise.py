@@ -390,7 +390,11 @@ def ship(name: str, result: dict, bench: Bench, out: Path, version: str, record:
                                "uncertain_band_rule": "narrowest band outside which out-of-fold error <= 10%",
                                "trained": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
     CalibratedModel(detector, info).save(out)
-    print(f"saved {out}.json / .safetensors (threshold {threshold:.4f}, band [{low:.4f}, {high:.4f}])")
+    inside = (p >= low) & (p <= high)
+    outside_error = ((p[~inside] >= threshold) != (LABELS[~inside] == 1)).mean()
+    print(f"saved {out}.json / .safetensors (Platt scale {scale:.4f} bias {bias:.4f}, threshold {threshold:.4f}, "
+          f"band [{low:.4f}, {high:.4f}]: {inside.mean():.1%} of out-of-fold images inside it, "
+          f"{outside_error:.1%} error outside it)")
 
 
 # ----------------------------------------------------------------------------------------- report
