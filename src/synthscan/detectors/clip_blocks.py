@@ -1,6 +1,6 @@
 """clip-blocks: a linear probe on the CLS token of every block of a frozen CLIP ViT-B/16.
 
-This is the frozen-feature form of RINE (report 002; Koutlis & Papadopoulos, 2024): CLIP's last
+This is the frozen-feature form of RINE (report 001; Koutlis & Papadopoulos, 2024): CLIP's last
 block keeps the semantics and drops most low-level traces, its intermediate blocks keep them, so
 the CLS token after each of the 12 encoder blocks is stacked, (N, 12, 768), and flattened. Instead
 of RINE's trained projections and importance estimator, a standardisation and one logistic
