@@ -14,7 +14,11 @@ import torch
 from safetensors.torch import load_file
 
 from synthscan.detectors.base import CalibratedModel, ModelInfo
-from synthscan.detectors.clip_blocks import HEAD_FIELDS, ClipBlocksConfig, ClipBlocksDetector
+from synthscan.detectors.clip_blocks import (
+    HEAD_FIELDS,
+    ClipBlocksConfig,
+    ClipBlocksDetector,
+)
 
 TINY = ClipBlocksDetector.small_config
 
