@@ -21,12 +21,15 @@ Web-processed copies. Each test image is also scored after a seeded web copy (ra
 0.5-1.0x, then JPEG or WebP at quality 70-90, `synthscan.data.augment.web_copy`), the way images
 reach users after a re-post.
 
-Candidates are texture-gbm recipes (feature groups, web-copy augmentation of the training set,
-generator-balanced weights, trees). Tile features are cached per image and variant under --cache,
-so trying a recipe costs only its tree fits.
+Candidates: texture-gbm recipes (feature groups, web-copy augmentation of the training set,
+generator-balanced weights, trees); `clip-blocks` (a linear probe on the CLS tokens of all 12
+blocks of the frozen CLIP ViT-B/16 INT8 tower, `synthscan.detectors.clip_blocks`); and fusions,
+a weighted sum of other candidates' out-of-fold logits, each divided by its standard deviation.
+Tile features and CLIP tokens are cached per image and variant under --cache, so trying a recipe
+costs only its fits.
 
     python benchmarks/generalise.py --data ../shared/synthbench/manifest.csv
-    python benchmarks/generalise.py --data ../shared/synthbench/manifest.csv --candidates recipe-1.0 \
+    python benchmarks/generalise.py --data ../shared/synthbench/manifest.csv --candidates clip-blocks \
         --ship src/synthscan/weights/synthscan-default --version 1.0.0
 
 Needs ../shared/synthbench (not available in CI): a benchmark, not a test. Writes
@@ -46,7 +49,7 @@ import time
 import zlib
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +59,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from synthscan.data.augment import web_copy
 from synthscan.data.datasets import read_manifest
-from synthscan.detectors.base import Calibration, CalibratedModel, ModelInfo
+from synthscan.detectors.base import CalibratedModel, Calibration, ModelInfo
+from synthscan.detectors.clip_blocks import ClipBlocksConfig, ClipBlocksDetector
 from synthscan.detectors.texture_features import tile_features
 from synthscan.detectors.texture_gbm import TextureGBMConfig, TextureGBMDetector
 from synthscan.detectors.tiling import make_tiles
@@ -109,6 +113,23 @@ class Recipe:
             l2_regularization=self.l2_regularization, random_state=seed)
 
 
+@dataclass(frozen=True)
+class ClipProbe:
+    """clip-blocks: standardisation + logistic regression on the 12 blocks' CLS tokens."""
+
+    C: float = 0.1
+    balanced: bool = False
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """A weighted sum of other candidates' out-of-fold logits, each divided by its std."""
+
+    parts: tuple[tuple[str, float], ...]
+    notes: str = ""
+
+
 CANDIDATES = {
     "recipe-0.4": Recipe(notes="the 0.4.0 recipe (forensic groups, no augmentation), on today's data"),
     "web-aug": Recipe(web_copies=True, notes="+ one web copy of each training image"),
@@ -117,6 +138,10 @@ CANDIDATES = {
     "web-aug-balanced-reg": Recipe(web_copies=True, balanced=True, max_iter=300, learning_rate=0.05,
                                    max_leaf_nodes=15, l2_regularization=1.0,
                                    notes="+ web copies + balanced + smaller, slower, regularised trees"),
+    "clip-blocks": ClipProbe(notes="linear probe (C 0.1) on the CLS tokens of all 12 blocks of frozen CLIP ViT-B/16 (INT8 ONNX)"),
+    "clip-blocks-C0.01": ClipProbe(C=0.01, notes="the same, stronger regularisation (C 0.01)"),
+    "clip-blocks+texture": Fusion((("clip-blocks", 0.9), ("recipe-0.4", 0.1)),
+                                  notes="0.9 x clip-blocks + 0.1 x recipe-0.4 (std-normalised logits)"),
 }
 
 
@@ -165,6 +190,24 @@ def features(paths: list[str], variant: str, groups: tuple[str, ...], cache: Pat
     cache.mkdir(parents=True, exist_ok=True)
     np.savez(file, rows=out.rows, index=out.index)
     return out
+
+
+def clip_tokens(paths: list[str], variant: str, cache: Path) -> np.ndarray:
+    """(N, 12, 768) CLS tokens of every image, as the shipped clip-blocks computes them."""
+    detector = ClipBlocksDetector()
+    key = hashlib.sha1(json.dumps([paths, variant, detector.config.tower]).encode()).hexdigest()[:12]
+    file = cache / f"clip-tokens-{variant}-{key}.npy"
+    if file.exists():
+        return np.load(file)
+    out, t0 = [], time.time()
+    for start in range(0, len(paths), 32):
+        out.append(detector.tokens_of_images(_variant_image(p, variant) for p in paths[start : start + 32]))
+        print(f"\r  clip {variant}: {start + len(out[-1])}/{len(paths)} images, {time.time() - t0:.0f}s",
+              end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    cache.mkdir(parents=True, exist_ok=True)
+    np.save(file, tokens := np.concatenate(out))
+    return tokens
 
 
 # ------------------------------------------------------------------------------------------ folds
@@ -223,25 +266,66 @@ def fpr_threshold(real_logits: np.ndarray, fpr: float = TARGET_FPR) -> float:
 LABELS: np.ndarray  # set in main: 1 fake, 0 real, per image
 
 
-def run_protocol(recipe: Recipe, feats: dict[str, FeatureSet], samples, folds: dict[str, int], k: int) -> dict:
-    n = len(samples)
-    lin = np.array([lineage(s.generator) for s in samples])
-    fold = np.array([folds[g] for g in lin])
-    is_train = np.array([s.split == "train" for s in samples])
-    w = weights_for(lin, LABELS, recipe.balanced)
+@dataclass
+class Bench:
+    """What every candidate's protocol run shares."""
+
+    samples: list
+    folds: dict[str, int]
+    k: int
+    cache: Path
+    def __post_init__(self):
+        self.paths = [s.path for s in self.samples]
+        self.lin = np.array([lineage(s.generator) for s in self.samples])
+        self.fold = np.array([self.folds[g] for g in self.lin])
+        self.is_train = np.array([s.split == "train" for s in self.samples])
+        self.results: dict[str, dict] = {}  # name -> protocol result (fusions reuse their parts')
+
+
+def recipe_oof(recipe: Recipe, bench: Bench) -> dict[str, np.ndarray]:
+    variants = ("clean", "web-eval") + (("web-train",) if recipe.web_copies else ())
+    feats = {v: features(bench.paths, v, recipe.features, bench.cache) for v in variants}
+    n, w = len(bench.samples), weights_for(bench.lin, LABELS, recipe.balanced)
     oof = {"clean": np.full(n, np.nan), "web-eval": np.full(n, np.nan)}
-    t0 = time.time()
-    for f in range(k):
-        train_mask = is_train & (fold != f)
+    for f in range(bench.k):
+        train_mask = bench.is_train & (bench.fold != f)
         sets = [(feats["clean"], train_mask)] + ([(feats["web-train"], train_mask)] if recipe.web_copies else [])
         gbm = fit_recipe(recipe, sets, w)
-        test = fold == f
         for variant in oof:
             fs = feats[variant]
-            tile_logits = gbm.decision_function(fs.rows)
-            oof[variant][test] = fs.image_logits(tile_logits, n)[test]
+            oof[variant][bench.fold == f] = fs.image_logits(gbm.decision_function(fs.rows), n)[bench.fold == f]
+    return oof
+
+
+def clip_oof(probe: ClipProbe, bench: Bench) -> dict[str, np.ndarray]:
+    tokens = {v: clip_tokens(bench.paths, v, bench.cache) for v in ("clean", "web-eval")}
+    w = weights_for(bench.lin, LABELS, probe.balanced)
+    oof = {v: np.full(len(bench.samples), np.nan) for v in tokens}
+    for f in range(bench.k):
+        train_mask = bench.is_train & (bench.fold != f)
+        detector = ClipBlocksDetector(ClipBlocksConfig(C=probe.C))
+        detector.fit_tokens(tokens["clean"][train_mask], LABELS[train_mask], sample_weight=w[train_mask])
+        for variant in oof:
+            oof[variant][bench.fold == f] = detector.head_logits(tokens[variant][bench.fold == f]).numpy()
+    return oof
+
+
+def fusion_oof(fusion: Fusion, bench: Bench) -> dict[str, np.ndarray]:
+    for part, _ in fusion.parts:
+        if part not in bench.results:
+            bench.results[part] = run_protocol(part, bench)
+    oofs = [(bench.results[part]["oof"], weight) for part, weight in fusion.parts]
+    return {v: sum(weight * o[v] / o["clean"].std() for o, weight in oofs) for v in ("clean", "web-eval")}
+
+
+def run_protocol(name: str, bench: Bench) -> dict:
+    candidate = CANDIDATES[name]
+    t0 = time.time()
+    oof_of = {Recipe: recipe_oof, ClipProbe: clip_oof, Fusion: fusion_oof}[type(candidate)]
+    oof = oof_of(candidate, bench)
+    lin, fold = bench.lin, bench.fold
     per_fold = []
-    for f in range(k):
+    for f in range(bench.k):
         test = fold == f
         others_real = (fold != f) & (LABELS == 0)
         row = {"fold": f, "lineages": sorted(set(lin[test])), "threshold": fpr_threshold(oof["clean"][others_real])}
@@ -254,48 +338,63 @@ def run_protocol(recipe: Recipe, feats: dict[str, FeatureSet], samples, folds: d
     pooled_threshold = fpr_threshold(oof["clean"][LABELS == 0])
     for g in sorted(set(lin)):
         m = lin == g
-        called = oof["clean"][m] >= pooled_threshold
         by_lineage[g] = {"label": "fake" if LABELS[m][0] else "real", "n": int(m.sum()),
-                         "called_fake": float(called.mean()),
+                         "called_fake": float((oof["clean"][m] >= pooled_threshold).mean()),
                          "called_fake_web": float((oof["web-eval"][m] >= pooled_threshold).mean())}
-    return {"recipe": recipe.__dict__ | {"features": list(recipe.features)}, "folds": per_fold, "mean": mean,
-            "by_lineage": by_lineage, "pooled_threshold_logit": pooled_threshold, "seconds": round(time.time() - t0, 1),
-            "oof": oof}
+    recipe = asdict(candidate) | ({"features": list(candidate.features)} if isinstance(candidate, Recipe) else {})
+    return {"recipe": recipe, "folds": per_fold, "mean": mean, "by_lineage": by_lineage,
+            "pooled_threshold_logit": pooled_threshold, "seconds": round(time.time() - t0, 1), "oof": oof}
 
 
 # ------------------------------------------------------------------------------------------- ship
-def ship(recipe: Recipe, result: dict, feats: dict[str, FeatureSet], samples, out: Path, version: str, record: dict):
+def fit_for_shipping(name: str, bench: Bench):
+    """The candidate's detector fitted on every train-split image, and a record of the fit."""
+    candidate = CANDIDATES[name]
+    w = weights_for(bench.lin, LABELS, getattr(candidate, "balanced", False))
+    train = bench.is_train
+    if isinstance(candidate, ClipProbe):
+        detector = ClipBlocksDetector(ClipBlocksConfig(C=candidate.C))
+        summary = detector.fit_tokens(clip_tokens(bench.paths, "clean", bench.cache)[train], LABELS[train],
+                                      sample_weight=w[train])
+        return detector, summary | {"balanced": candidate.balanced}
+    if not isinstance(candidate, Recipe):
+        raise SystemExit(f"--ship: {name} is a {type(candidate).__name__}, which has no single detector to save")
+    feats = {v: features(bench.paths, v, candidate.features, bench.cache)
+             for v in ("clean",) + (("web-train",) if candidate.web_copies else ())}
+    gbm = fit_recipe(candidate, [(fs, train) for fs in feats.values()], w)
+    detector = TextureGBMDetector(TextureGBMConfig(
+        features=list(candidate.features), max_iter=candidate.max_iter, learning_rate=candidate.learning_rate,
+        max_leaf_nodes=candidate.max_leaf_nodes, l2_regularization=candidate.l2_regularization))
+    detector.store_trees(gbm)
+    return detector, {"web_copies": candidate.web_copies, "balanced": candidate.balanced}
+
+
+def ship(name: str, result: dict, bench: Bench, out: Path, version: str, record: dict):
     """Fit on every train-split image; calibrate and set the threshold from the pooled out-of-fold
     scores: Platt on the out-of-fold logits, threshold at 3% FPR on the out-of-fold reals, uncertain
     band where out-of-fold error exceeds 10%."""
-    is_train = np.array([s.split == "train" for s in samples])
-    lin = np.array([lineage(s.generator) for s in samples])
-    w = weights_for(lin, LABELS, recipe.balanced)
-    sets = [(feats["clean"], is_train)] + ([(feats["web-train"], is_train)] if recipe.web_copies else [])
     t0 = time.time()
-    gbm = fit_recipe(recipe, sets, w)
+    detector, summary = fit_for_shipping(name, bench)
     seconds = round(time.time() - t0, 1)
-    config = TextureGBMConfig(features=list(recipe.features), max_iter=recipe.max_iter,
-                              learning_rate=recipe.learning_rate, max_leaf_nodes=recipe.max_leaf_nodes,
-                              l2_regularization=recipe.l2_regularization)
-    detector = TextureGBMDetector(config)
-    detector.store_trees(gbm)
     oof = result["oof"]["clean"]
     scale, bias = fit_platt(oof, LABELS)
     p = apply_platt(oof, scale, bias)
     threshold = float(apply_platt(np.array([result["pooled_threshold_logit"]]), scale, bias)[0])
     low, high = choose_uncertain_band(LABELS, p, threshold, max_error=0.10)
-    info = ModelInfo(detector="texture-gbm", name=out.name, version=version,
+    info = ModelInfo(detector=detector.name, name=out.name, version=version,
                      calibration=Calibration(scale=scale, bias=bias, fitted_on="leave-lineage-out out-of-fold scores"),
                      decision=Decision(threshold=round(threshold, 4), uncertain_low=round(low, 4),
                                        uncertain_high=round(high, 4)),
-                     training={**record, "seconds": seconds, "train_images": int(is_train.sum()),
-                               "web_copies": recipe.web_copies, "balanced": recipe.balanced,
+                     training={**record, **summary, "seconds": seconds, "train_images": int(bench.is_train.sum()),
                                "threshold_rule": f"{TARGET_FPR:.0%} FPR on out-of-fold reals",
+                               "uncertain_band_rule": "narrowest band outside which out-of-fold error <= 10%",
                                "trained": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
-    model = CalibratedModel(detector, info)
-    model.save(out)
-    print(f"saved {out}.json / .safetensors (threshold {threshold:.4f}, band [{low:.4f}, {high:.4f}])")
+    CalibratedModel(detector, info).save(out)
+    inside = (p >= low) & (p <= high)
+    outside_error = ((p[~inside] >= threshold) != (LABELS[~inside] == 1)).mean()
+    print(f"saved {out}.json / .safetensors (Platt scale {scale:.4f} bias {bias:.4f}, threshold {threshold:.4f}, "
+          f"band [{low:.4f}, {high:.4f}]: {inside.mean():.1%} of out-of-fold images inside it, "
+          f"{outside_error:.1%} error outside it)")
 
 
 # ----------------------------------------------------------------------------------------- report
@@ -344,24 +443,21 @@ def main() -> None:
     if args.ship and len(names) != 1:
         parser.error("--ship takes exactly one candidate")
     samples = read_manifest(args.data, track="256")
-    paths = [s.path for s in samples]
     LABELS = np.array([s.y for s in samples])
-    lineages = [lineage(s.generator) for s in samples]
-    folds = make_folds(lineages, LABELS, args.folds)
+    folds = make_folds([lineage(s.generator) for s in samples], LABELS, args.folds)
+    bench = Bench(samples, folds, args.folds, args.cache)
     command = shlex.join(["python", "benchmarks/generalise.py", *sys.argv[1:]])
     torch.set_num_threads(2)
     results = {}
     for name in names:
-        recipe = CANDIDATES[name]
-        variants = ("clean", "web-eval") + (("web-train",) if recipe.web_copies else ())
-        feats = {v: features(paths, v, recipe.features, args.cache) for v in variants}
-        results[name] = run_protocol(recipe, feats, samples, folds, args.folds)
+        results[name] = bench.results.get(name) or run_protocol(name, bench)
+        bench.results[name] = results[name]
         c = results[name]["mean"]["clean"]
         print(f"{name}: AP {c['ap']:.3f} AUC {c['auc']:.3f} bal acc {c['balanced_accuracy']:.3f} "
               f"fake recall {c['fake_recall']:.3f} real FPR {c['real_fpr']:.3f} | web AP "
               f"{results[name]['mean']['web']['ap']:.3f} ({results[name]['seconds']}s)", flush=True)
         if args.ship:
-            ship(recipe, results[name], feats, samples, args.ship, args.version,
+            ship(name, results[name], bench, args.ship, args.version,
                  {"command": command, "data": args.data, "recipe": name})
     if not args.ship:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -29,13 +29,13 @@ from synthscan.scanning import Scanner
 # candidate -> (`synthscan train` arguments of its full model, epochs of its leave-out models).
 # spectral-dae costs ~3x more per step on CPU, so its full model got fewer epochs; `npr-recipe` is
 # the bundled synthscan-npr model's recipe (recipes/synthscan-npr.toml), `texture-gbm-recipe` the
-# bundled default model's (recipes/synthscan-default.toml).
+# bundled fast model's (recipes/synthscan-fast.toml).
 CANDIDATES = {
     "npr": (["--detector", "npr", "--epochs", "8", "--crop-size", "96"], 4),
     "spectral-dae": (["--detector", "spectral-dae", "--epochs", "4", "--crop-size", "128"], 4),
     "npr-recipe": (["--detector", "npr", "--config", "recipes/synthscan-npr.toml"], 12),
     "texture-gbm": (["--detector", "texture-gbm"], 1),  # fitted in one pass: epochs do not apply
-    "texture-gbm-recipe": (["--detector", "texture-gbm", "--config", "recipes/synthscan-default.toml"], 1),
+    "texture-gbm-recipe": (["--detector", "texture-gbm", "--config", "recipes/synthscan-fast.toml"], 1),
 }
 FAMILIES = ("gan", "diffusion")
 

@@ -3,6 +3,7 @@
 Prints, with the machine's core count and torch's thread count:
 - detector-only images/second on 256x256 crops (batched), and batch-1 latency;
 - whole-file images/second: JPEG files decoded, tiled and scored by `Scanner`;
+- the time to scan one 12-megapixel JPEG (4000x3000);
 - peak resident memory of a separate process that scans N files (default 2,000) to a JSONL file.
 
 Files come from ../shared/synthbench when present, else synthetic 256x256 JPEGs are made in a
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from synthscan.detectors.registry import load_model
 from synthscan.scanning import Scanner
@@ -43,8 +45,6 @@ def bench_files(n: int, tmp: Path) -> list[str]:
     files = sorted(str(p) for p in SYNTHBENCH.rglob("*.jpg"))[:n] if SYNTHBENCH.exists() else []
     if len(files) >= n:
         return files
-    from PIL import Image
-
     rng = np.random.default_rng(0)
     files = []
     for i in range(n):
@@ -101,6 +101,9 @@ def main() -> None:
         for path in files[:20]:
             list(scanner.scan_paths([path]))
         print(f"whole file, one at a time: {(time.perf_counter() - start) / 20 * 1000:.1f} ms per image")
+        big = tmp / "12mp.jpg"  # 4000x3000, smooth content so the JPEG has a camera-like size
+        Image.fromarray(np.asarray(Image.open(files[0]).convert("RGB").resize((4000, 3000), Image.BICUBIC))).save(big, quality=90)
+        print(f"a 12-megapixel JPEG (4000x3000), decode + tile + score: {timed(lambda: list(scanner.scan_paths([str(big)])), 3):.2f} s")
 
         list_file = tmp / "files.txt"
         list_file.write_text("\n".join(files) + "\n")

@@ -2,7 +2,9 @@
 pipeline was restructured (issue 11): whole-image and per-tile p_fake to 1e-6, and the verdict.
 
 The expected values were written by `synthscan scan examples -f json -m MODEL` at the commit
-before the restructuring; a change here means a behaviour change, not a refactor.
+before the restructuring; a change here means a behaviour change, not a refactor. When a bundled
+model is replaced on purpose, `python tests/test_example_scores.py MODEL...` rewrites its entries
+(by the same scanning path as the test).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from synthscan import Scanner
 from synthscan.detectors.registry import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
-EXPECTED = json.loads((Path(__file__).parent / "fixtures" / "example_scores.json").read_text())
+FIXTURE = Path(__file__).parent / "fixtures" / "example_scores.json"
+EXPECTED = json.loads(FIXTURE.read_text())
 
 
 @pytest.mark.parametrize("model_name", sorted(EXPECTED))
@@ -32,3 +35,17 @@ def test_bundled_models_score_examples_unchanged(model_name):
         assert got.verdict == want["verdict"], path
         tiles = [t.p_fake for t in got.tile_scores or []]
         assert tiles == pytest.approx(want["tiles"], abs=1e-6), path
+
+
+def scores_now(model_name: str) -> dict:
+    """{example path: p_fake, verdict, tiles} as the scanner gives them today."""
+    paths = sorted(str(p) for p in (ROOT / "examples").rglob("*.jpg"))
+    return {Path(r.path).relative_to(ROOT).as_posix(): {"p_fake": r.p_fake, "verdict": r.verdict,
+                                                         "tiles": [t.p_fake for t in r.tile_scores or []]}
+            for r in Scanner(load_model(model_name)).scan_paths(paths)}
+
+
+if __name__ == "__main__":
+    import sys
+
+    FIXTURE.write_text(json.dumps(EXPECTED | {name: scores_now(name) for name in sys.argv[1:]}, indent=1) + "\n")

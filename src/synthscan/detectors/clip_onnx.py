@@ -69,6 +69,17 @@ class ClipOnnxTower:
         return ((x - CLIP_MEAN) / CLIP_STD).transpose(2, 0, 1)
 
     def cls_tokens(self, images: list[np.ndarray]) -> np.ndarray:
-        batch = np.stack([self.preprocess(img) for img in images])
-        outputs = self.session.run(self.block_names, {self.input_name: batch})
-        return np.stack([out[:, 0, :] for out in outputs], 1)
+        return self.cls_tokens_of_batch(np.stack([self.preprocess(img) for img in images]))
+
+    def cls_tokens_of_batch(self, pixels: np.ndarray) -> np.ndarray:
+        """(N, 3, 224, 224) float32, already CLIP-normalised -> (N, blocks, width).
+
+        One image per session run: the export is dynamically quantised, so its INT8 scales come
+        from the whole input tensor, and in a batch each image's tokens would depend on the others
+        (by up to 0.3 in the last block's tokens, measured). One at a time, a score is the image's own."""
+        pixels = np.ascontiguousarray(pixels, np.float32)
+        tokens = []
+        for one in pixels:
+            outputs = self.session.run(self.block_names, {self.input_name: one[None]})
+            tokens.append(np.stack([out[0, 0, :] for out in outputs]))
+        return np.stack(tokens)

@@ -2,8 +2,8 @@
 
 Each tile is described by the feature groups of `texture_features` named in the config:
 report 002's texture features (`glcm`, `lbp`, `hog`, `residual`: the detector's defaults) and/or
-forensic traces (`spam`, `chroma_spam`, `grid_phase`, `spectrum`, `colour`: the bundled default
-model's recipe, `recipes/synthscan-default.toml`). A scikit-learn HistGradientBoostingClassifier
+forensic traces (`spam`, `chroma_spam`, `grid_phase`, `spectrum`, `colour`: the bundled fast
+model's recipe, `recipes/synthscan-fast.toml`). A scikit-learn HistGradientBoostingClassifier
 separates real from fake tiles. It is fitted once by `fit_arrays` (the training recipe calls it
 instead of the SGD loop); the image's logit is the mean of its tiles' logits, like every detector.
 

@@ -51,7 +51,7 @@ def make_tiles(rgb: np.ndarray, policy: InputPolicy) -> Tiles:
     crop = policy.crop_size
     h, w = rgb.shape[:2]
     if policy.mode == "resize":
-        resized = np.asarray(Image.fromarray(rgb).resize((crop, crop), Image.BICUBIC))
+        resized = np.array(Image.fromarray(rgb).resize((crop, crop), Image.BICUBIC))  # writable: torch warns otherwise
         return Tiles(resized[None], [(0, 0, w, h)], upscaled=min(h, w) < crop)
 
     padded = upscaled = False
