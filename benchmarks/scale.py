@@ -27,10 +27,9 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
 
 from synthscan.scanning import Scanner
+from throughput import synthetic_jpegs  # benchmarks/ is on the path when a script here runs
 
 SYNTHBENCH = Path(__file__).resolve().parents[1] / ".." / "shared" / "synthbench"
 
@@ -43,13 +42,7 @@ def inputs(n: int, scratch: Path) -> tuple[list[str], str]:
         with manifest.open() as f:
             rows = [r["path"] for r in csv.DictReader(f) if r["track"] == "256"]
         return [str(SYNTHBENCH / p) for p in rows[:n]], f"synthbench ({min(n, len(rows))} of {len(rows)} 256px files)"
-    rng = np.random.default_rng(0)
-    paths = []
-    for i in range(n):
-        path = scratch / f"{i:05d}.jpg"
-        Image.fromarray(rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)).save(path, quality=90)
-        paths.append(str(path))
-    return paths, f"{n} synthetic 256x256 JPEGs"
+    return synthetic_jpegs(n, scratch, quality=90), f"{n} synthetic 256x256 JPEGs"
 
 
 def local_rate(model, paths: list[str], threads: int | None = None) -> float:

@@ -43,13 +43,16 @@ def timed(fn, repeats: int) -> float:
 
 def bench_files(n: int, tmp: Path) -> list[str]:
     files = sorted(str(p) for p in SYNTHBENCH.rglob("*.jpg"))[:n] if SYNTHBENCH.exists() else []
-    if len(files) >= n:
-        return files
+    return files if len(files) >= n else synthetic_jpegs(n, tmp)
+
+
+def synthetic_jpegs(n: int, folder: Path, quality: int = 95) -> list[str]:
+    """N seeded random 256x256 JPEGs in `folder` (decode cost like real files; verdicts meaningless)."""
     rng = np.random.default_rng(0)
     files = []
     for i in range(n):
-        path = tmp / f"{i:05d}.jpg"
-        Image.fromarray(rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)).save(path, quality=95)
+        path = folder / f"{i:05d}.jpg"
+        Image.fromarray(rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)).save(path, quality=quality)
         files.append(str(path))
     return files
 
