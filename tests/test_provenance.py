@@ -291,6 +291,30 @@ def test_narrative_names_the_deciding_signal(files, tiny_model):
     assert [w.code for w in result.warnings] == ["provenance-conflict"]
 
 
+
+def test_vlm_narrator_is_told_the_provenance(files, tiny_model):
+    """The scanner reads provenance before explaining, so a VLM's prompt carries it."""
+    from synthscan.explain.vlm import ChatNarrator
+    from synthscan.scanning import Scanner
+
+    class Recording(ChatNarrator):
+        model_name = "recording"
+        prompts: list[str] = []
+
+        def complete(self, image, turns):
+            self.prompts.append(turns[0]["text"])
+            return '{"artifacts": [], "summary": "Its metadata names Stable Diffusion WebUI."}'
+
+    narrator = Recording()
+    scanner = Scanner(tiny_model, explain={"maps": "none", "narrator": narrator})
+    [webui, plain] = scanner.scan_paths([str(files / "webui.png"), str(files / "plain.webp")])
+    assert "decided by metadata: Stable Diffusion WebUI" in narrator.prompts[0]
+    assert "rests on the pixels" in narrator.prompts[1]
+    assert webui.explanation.narrative.source == "vlm:recording"
+    assert webui.explanation.narrative.summary == "Its metadata names Stable Diffusion WebUI."  # not appended twice
+    template = Scanner(tiny_model, explain={"maps": "none"}).scan_paths([str(files / "webui.png")])
+    assert next(template).explanation.narrative.summary.count("decided by metadata") == 1
+
 def run(*args):
     return CliRunner().invoke(app, [str(a) for a in args], env=ENV, catch_exceptions=False)
 

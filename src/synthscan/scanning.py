@@ -18,7 +18,7 @@ from typing import Any
 from synthscan.detectors.scoring import DEFAULT_MODEL, ImageScore, Scorer
 from synthscan.io import ImageLoadError, LoadedImage, load_image
 from synthscan.io.loading import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
-from synthscan.provenance.attach import attach_provenance
+from synthscan.provenance.attach import attach_provenance, provenance_sentence
 from synthscan.result import Decision, Notice, ScanResult, Tile
 from synthscan.stability import StabilityCheck
 
@@ -126,17 +126,20 @@ class Scanner:
             )
             if self.stability is not None:  # before provenance: fusion starts from the checked pixel verdict
                 self.stability.apply(item, result, variants[i])
-            if self.explain_options is not None:
-                self._explain(item, score, result)
             attach_provenance(result, item, self.provenance_options)
+            if self.explain_options is not None:  # after provenance: the narrative tells what decided
+                self._explain(item, score, result)
             yield result
 
     def _explain(self, image: LoadedImage, score: ImageScore, result: ScanResult) -> None:
         """Attach the explanation; a failure becomes a warning so the verdict is not lost."""
         from synthscan.explain import explain_image
 
+        fusion = result.provenance.fusion if result.provenance is not None else None
+        note = provenance_sentence(fusion) if fusion is not None else None
         try:
-            result.explanation = explain_image(self.model, image, score=score, **self.explain_options)
+            result.explanation = explain_image(self.model, image, score=score, provenance_note=note,
+                                               **self.explain_options)
         except Exception as exc:  # noqa: BLE001 - one bad explanation must not stop a batch
             result.warnings.append(Notice(code="explain-failed", message=f"{type(exc).__name__}: {exc}"))
 

@@ -83,6 +83,7 @@ def explain_image(
     narrator: str | Narrator = "template",
     clip: str | None = None,
     clip_thresholds: str | Path | None = None,
+    provenance_note: str | None = None,
 ) -> Explanation:
     """Explain one image (a `LoadedImage` or an (H, W, 3) uint8 array).
 
@@ -96,6 +97,8 @@ def explain_image(
     `Narrator`; if a model's answer never validates, the template narrative is kept and a
     warning says why. clip: a CLIP/SigLIP model id or folder that scores the taxonomy's semantic
     artifacts on the whole image and the top regions (thresholds from `clip_thresholds`).
+    provenance_note: what the file's metadata says and what decided the final verdict
+    (`synthscan.provenance.provenance_sentence`); the narrator is told it and the summary says it.
     """
     start = time.perf_counter()
     if maps == "dir" and maps_dir is None:
@@ -153,13 +156,14 @@ def explain_image(
 
     explanation.narrative = template_narrative(
         score.p_fake, score.verdict, score.threshold, explanation.regions, measured,
-        explanation.family, size=(width, height), target=target,
+        explanation.family, size=(width, height), target=target, provenance_note=provenance_note,
     )
     if narrator != "template":
         from synthscan.explain.vlm import NarrationError
 
         try:
-            explanation.narrative = _narrator(narrator).narrate(rgb, explanation, score.p_fake, score.verdict)
+            explanation.narrative = _narrator(narrator).narrate(rgb, explanation, score.p_fake, score.verdict,
+                                                                  provenance_note)
         except NarrationError as exc:
             warnings.append(f"the vision-language narrative failed, the template's is kept: {exc}")
     explanation.seconds = round(time.perf_counter() - start, 4)

@@ -92,12 +92,16 @@ def template_narrative(
     family: FamilyAttribution | None = None,
     size: tuple[int, int] | None = None,
     target: str = "fake",
+    provenance_note: str | None = None,
 ) -> Narrative:
     """The narrative for one image. `artifacts` is None when they were not measured (then the
     text is silent about them). `size` is (width, height), used to name where boxes lie;
-    `target` is the output ("fake" or "real") the regions' attribution map explains."""
+    `target` is the output ("fake" or "real") the regions' attribution map explains;
+    `provenance_note` (what the file's metadata says, `provenance_sentence`) ends the summary."""
     sentences = [_verdict_sentence(p_fake, verdict, threshold), _regions_sentence(regions, size, target)]
     sentences += _artifacts_sentences(artifacts, size)
     if family_sentence := _family_sentence(family, verdict):
         sentences.append(family_sentence)
+    if provenance_note:
+        sentences.append(provenance_note)
     return Narrative(summary=" ".join(sentences), artifacts=cited_artifacts(artifacts or []), source="template")

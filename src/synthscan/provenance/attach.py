@@ -34,7 +34,9 @@ def attach_provenance(result: ScanResult, image: LoadedImage | None, options: di
                       data: bytes | None = None) -> None:
     """Fill `result.provenance`, `verdict_source` and `verdict_reason`, and replace `verdict` by
     the fused one. options None: metadata is not read (pixel-only verdict). `data`: the file's
-    bytes when they are at hand (else read again from `result.path`)."""
+    bytes when they are at hand (else read again from `result.path`). The scanner attaches
+    provenance before explaining, so the narrator is told it; an explanation made earlier (the
+    service explains in its workers, which never see the uploaded file) gets the sentence appended."""
     if not result.ok:
         return
     if options is None:

@@ -26,7 +26,11 @@ class NarrationError(RuntimeError):
 
 
 class Narrator(Protocol):
-    def narrate(self, image_rgb: np.ndarray, evidence: Explanation, p_fake: float, verdict: str) -> Narrative: ...
+    """verdict and p_fake are the pixel verdict; provenance_note, when the file's metadata was
+    read, says what it holds and what decided the final verdict."""
+
+    def narrate(self, image_rgb: np.ndarray, evidence: Explanation, p_fake: float, verdict: str,
+                provenance_note: str | None = None) -> Narrative: ...
 
 
 def shown_image(image_rgb: np.ndarray, max_side: int) -> tuple[Image.Image, float]:
@@ -53,12 +57,12 @@ class ChatNarrator:
     def complete(self, image: Image.Image, turns: list[Turn]) -> str:
         raise NotImplementedError
 
-    def narrate(self, image_rgb: np.ndarray, evidence: Explanation, p_fake: float, verdict: str) -> Narrative:
+    def narrate(self, image_rgb: np.ndarray, evidence: Explanation, p_fake: float, verdict: str,
+                provenance_note: str | None = None) -> Narrative:
         image, scale = shown_image(image_rgb, self.max_side)
         allowed_ids = [a[0] for a in self.artifacts]
-        turns: list[Turn] = [
-            {"role": "user", "text": build_prompt(evidence, p_fake, verdict, self.artifacts, image.size, scale)}
-        ]
+        prompt = build_prompt(evidence, p_fake, verdict, self.artifacts, image.size, scale, provenance_note)
+        turns: list[Turn] = [{"role": "user", "text": prompt}]
         errors = []
         for _ in range(1 + self.retries):
             reply = self.complete(image, turns)

@@ -75,8 +75,10 @@ def build_prompt(
     allowed: Sequence[ArtifactChoice],
     shown_size: tuple[int, int],
     scale: float = 1.0,
+    provenance_note: str | None = None,
 ) -> str:
-    """The first user message (the image is attached separately)."""
+    """The first user message (the image is attached separately). `provenance_note`: what the
+    file's metadata says and whether it decided the final verdict (`provenance_sentence`)."""
     lines = [
         "You explain why an image detector reached its verdict about the attached image.",
         "Use the measured evidence below and what you can see; do not invent artifacts that neither supports.",
@@ -94,6 +96,9 @@ def build_prompt(
             f"{'whole image, strongest in box' if a.extent == 'image' else 'box'} {_box(a.box, scale)}): {a.explanation}"
             for a in evidence.artifacts
         ]
+    if provenance_note:
+        lines.append(f"What the file says about itself (provenance, already fused into the final verdict): "
+                     f"{provenance_note} Say so in the summary when it decided or contradicts the verdict.")
     if evidence.family is not None:
         probabilities = ", ".join(f"{k} {v:.2f}" for k, v in evidence.family.probabilities.items())
         lines.append(f"Generator family estimate: {probabilities}.")
@@ -104,7 +109,8 @@ def build_prompt(
         "Answer with one JSON object and nothing else, in this form:",
         ANSWER_FORMAT,
         "List only artifacts that the evidence or the image supports (the list may be empty); "
-        "give a box when you can say where the artifact is. The summary must agree with the verdict.",
+        "give a box when you can say where the artifact is. The summary must agree with the verdict "
+        "(the final one, when the provenance decided it).",
     ]
     return "\n".join(lines)
 
