@@ -119,7 +119,15 @@ class ClipProbe:
 
     C: float = 0.1
     balanced: bool = False
+    web_copies: bool = False  # also train on one web copy of every training image (both classes)
+    native: bool = False  # a 224 px crop of the native pixels (upscaled only when smaller), not the resized image
     notes: str = ""
+
+    def config(self) -> ClipBlocksConfig:
+        config = ClipBlocksConfig(C=self.C)
+        if self.native:
+            config.input = config.input.model_copy(update={"mode": "tiles", "small_image": "upscale"})
+        return config
 
 
 @dataclass(frozen=True)
@@ -140,6 +148,8 @@ CANDIDATES = {
                                    notes="+ web copies + balanced + smaller, slower, regularised trees"),
     "clip-blocks": ClipProbe(notes="linear probe (C 0.1) on the CLS tokens of all 12 blocks of frozen CLIP ViT-B/16 (INT8 ONNX)"),
     "clip-blocks-C0.01": ClipProbe(C=0.01, notes="the same, stronger regularisation (C 0.01)"),
+    "clip-blocks-web": ClipProbe(web_copies=True, notes="clip-blocks + one web copy of each training image"),
+    "clip-blocks-native": ClipProbe(native=True, notes="clip-blocks on a 224 px crop of the native pixels, not the resized image"),
     "clip-blocks+texture": Fusion((("clip-blocks", 0.9), ("recipe-0.4", 0.1)),
                                   notes="0.9 x clip-blocks + 0.1 x recipe-0.4 (std-normalised logits)"),
 }
@@ -192,10 +202,13 @@ def features(paths: list[str], variant: str, groups: tuple[str, ...], cache: Pat
     return out
 
 
-def clip_tokens(paths: list[str], variant: str, cache: Path) -> np.ndarray:
-    """(N, 12, 768) CLS tokens of every image, as the shipped clip-blocks computes them."""
-    detector = ClipBlocksDetector()
-    key = hashlib.sha1(json.dumps([paths, variant, detector.config.tower]).encode()).hexdigest()[:12]
+def clip_tokens(paths: list[str], variant: str, cache: Path, config: ClipBlocksConfig | None = None) -> np.ndarray:
+    """(N, 12, 768) CLS tokens of every image, as a clip-blocks detector with `config` computes them."""
+    detector = ClipBlocksDetector(config or ClipBlocksConfig())
+    policy = detector.config.input
+    # The resize policy's key is the one the first caches were written under.
+    parts = [paths, variant, detector.config.tower] + ([policy.model_dump(mode="json")] if policy.mode != "resize" else [])
+    key = hashlib.sha1(json.dumps(parts).encode()).hexdigest()[:12]
     file = cache / f"clip-tokens-{variant}-{key}.npy"
     if file.exists():
         return np.load(file)
@@ -297,14 +310,24 @@ def recipe_oof(recipe: Recipe, bench: Bench) -> dict[str, np.ndarray]:
     return oof
 
 
-def clip_oof(probe: ClipProbe, bench: Bench) -> dict[str, np.ndarray]:
-    tokens = {v: clip_tokens(bench.paths, v, bench.cache) for v in ("clean", "web-eval")}
+def probe_tokens(probe: ClipProbe, bench: Bench, train_mask: np.ndarray, tokens: dict[str, np.ndarray]):
+    """The probe's training tokens, labels and weights: the clean images plus, with web_copies,
+    one web copy of each."""
     w = weights_for(bench.lin, LABELS, probe.balanced)
-    oof = {v: np.full(len(bench.samples), np.nan) for v in tokens}
+    variants = ("clean", "web-train") if probe.web_copies else ("clean",)
+    return (np.concatenate([tokens[v][train_mask] for v in variants]), np.tile(LABELS[train_mask], len(variants)),
+            np.tile(w[train_mask], len(variants)))
+
+
+def clip_oof(probe: ClipProbe, bench: Bench) -> dict[str, np.ndarray]:
+    variants = ("clean", "web-eval") + (("web-train",) if probe.web_copies else ())
+    tokens = {v: clip_tokens(bench.paths, v, bench.cache, probe.config()) for v in variants}
+    oof = {v: np.full(len(bench.samples), np.nan) for v in ("clean", "web-eval")}
     for f in range(bench.k):
         train_mask = bench.is_train & (bench.fold != f)
-        detector = ClipBlocksDetector(ClipBlocksConfig(C=probe.C))
-        detector.fit_tokens(tokens["clean"][train_mask], LABELS[train_mask], sample_weight=w[train_mask])
+        detector = ClipBlocksDetector(probe.config())
+        x, y, w = probe_tokens(probe, bench, train_mask, tokens)
+        detector.fit_tokens(x, y, sample_weight=w)
         for variant in oof:
             oof[variant][bench.fold == f] = detector.head_logits(tokens[variant][bench.fold == f]).numpy()
     return oof
@@ -336,9 +359,11 @@ def run_protocol(name: str, bench: Bench) -> dict:
             for v in ("clean", "web")}
     by_lineage = {}
     pooled_threshold = fpr_threshold(oof["clean"][LABELS == 0])
-    for g in sorted(set(lin)):
-        m = lin == g
-        by_lineage[g] = {"label": "fake" if LABELS[m][0] else "real", "n": int(m.sum()),
+    mixed = {g for g in set(lin) if len(set(LABELS[lin == g])) == 2}  # e.g. biggan with its ForenSynths reals
+    for g, label in sorted(set(zip(lin, LABELS))):
+        m = (lin == g) & (LABELS == label)
+        name = f"{g} ({'fake' if label else 'real'})" if g in mixed else g
+        by_lineage[name] = {"label": "fake" if label else "real", "n": int(m.sum()),
                          "called_fake": float((oof["clean"][m] >= pooled_threshold).mean()),
                          "called_fake_web": float((oof["web-eval"][m] >= pooled_threshold).mean())}
     recipe = asdict(candidate) | ({"features": list(candidate.features)} if isinstance(candidate, Recipe) else {})
@@ -353,10 +378,11 @@ def fit_for_shipping(name: str, bench: Bench):
     w = weights_for(bench.lin, LABELS, getattr(candidate, "balanced", False))
     train = bench.is_train
     if isinstance(candidate, ClipProbe):
-        detector = ClipBlocksDetector(ClipBlocksConfig(C=candidate.C))
-        summary = detector.fit_tokens(clip_tokens(bench.paths, "clean", bench.cache)[train], LABELS[train],
-                                      sample_weight=w[train])
-        return detector, summary | {"balanced": candidate.balanced}
+        detector = ClipBlocksDetector(candidate.config())
+        variants = ("clean",) + (("web-train",) if candidate.web_copies else ())
+        tokens = {v: clip_tokens(bench.paths, v, bench.cache, candidate.config()) for v in variants}
+        summary = detector.fit_tokens(*probe_tokens(candidate, bench, train, tokens))
+        return detector, summary | {"balanced": candidate.balanced, "web_copies": candidate.web_copies}
     if not isinstance(candidate, Recipe):
         raise SystemExit(f"--ship: {name} is a {type(candidate).__name__}, which has no single detector to save")
     feats = {v: features(bench.paths, v, candidate.features, bench.cache)
