@@ -23,8 +23,10 @@ reach users after a re-post.
 
 Candidates: texture-gbm recipes (feature groups, web-copy augmentation of the training set,
 generator-balanced weights, trees); `clip-blocks` (a linear probe on the CLS tokens of all 12
-blocks of the frozen CLIP ViT-B/16 INT8 tower, `synthscan.detectors.clip_blocks`); and fusions,
-a weighted sum of other candidates' out-of-fold logits, each divided by its standard deviation.
+blocks of the frozen CLIP ViT-B/16 INT8 tower, `synthscan.detectors.clip_blocks`), optionally
+trained with web copies too or fed a native-pixel crop instead of the resized image; a real-only
+model (a Gaussian density of real photos' CLIP tokens, trained without fakes); and fusions, a
+weighted sum of other candidates' out-of-fold logits, each divided by its standard deviation.
 Tile features and CLIP tokens are cached per image and variant under --cache, so trying a recipe
 costs only its fits.
 
@@ -54,8 +56,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.covariance import LedoitWolf
+from sklearn.decomposition import PCA
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from synthscan.data.augment import web_copy
 from synthscan.data.datasets import read_manifest
@@ -131,6 +137,20 @@ class ClipProbe:
 
 
 @dataclass(frozen=True)
+class RealOnly:
+    """A density of real photos only, no fakes: features standardised, reduced by PCA and modelled
+    as one Gaussian (Ledoit-Wolf covariance); the score is the log Mahalanobis distance, i.e. how
+    unlike the training photos an image is. features "clip": the 12 blocks' CLS tokens; "forensic":
+    the texture model's forensic tile features (noise residual, SPAM, grid phase, spectrum, colour;
+    in the spirit of forensic self-descriptions), one density over tiles, an image's score the mean
+    over its tiles."""
+
+    features: str = "clip"
+    components: int = 128
+    notes: str = ""
+
+
+@dataclass(frozen=True)
 class Fusion:
     """A weighted sum of other candidates' out-of-fold logits, each divided by its std."""
 
@@ -148,8 +168,16 @@ CANDIDATES = {
                                    notes="+ web copies + balanced + smaller, slower, regularised trees"),
     "clip-blocks": ClipProbe(notes="linear probe (C 0.1) on the CLS tokens of all 12 blocks of frozen CLIP ViT-B/16 (INT8 ONNX)"),
     "clip-blocks-C0.01": ClipProbe(C=0.01, notes="the same, stronger regularisation (C 0.01)"),
+    "clip-blocks-balanced": ClipProbe(balanced=True, notes="clip-blocks with lineage-balanced weights (1/sqrt(lineage size))"),
     "clip-blocks-web": ClipProbe(web_copies=True, notes="clip-blocks + one web copy of each training image"),
     "clip-blocks-native": ClipProbe(native=True, notes="clip-blocks on a 224 px crop of the native pixels, not the resized image"),
+    "clip-real-only": RealOnly(notes="real photos only: Gaussian density of PCA-128 CLIP block tokens, "
+                                     "score = log Mahalanobis distance"),
+    "forensic-real-only": RealOnly(features="forensic", components=64,
+                                   notes="real photos only: Gaussian density of PCA-64 forensic tile features, "
+                                         "score = mean log Mahalanobis distance over tiles"),
+    "clip-blocks+real-only": Fusion((("clip-blocks", 0.8), ("clip-real-only", 0.2)),
+                                    notes="0.8 x clip-blocks + 0.2 x clip-real-only (std-normalised logits; weights fixed beforehand)"),
     "clip-blocks+texture": Fusion((("clip-blocks", 0.9), ("recipe-0.4", 0.1)),
                                   notes="0.9 x clip-blocks + 0.1 x recipe-0.4 (std-normalised logits)"),
 }
@@ -333,6 +361,24 @@ def clip_oof(probe: ClipProbe, bench: Bench) -> dict[str, np.ndarray]:
     return oof
 
 
+def real_only_oof(model: RealOnly, bench: Bench) -> dict[str, np.ndarray]:
+    n, variants = len(bench.paths), ("clean", "web-eval")
+    if model.features == "clip":  # one row per image
+        sets = {v: FeatureSet(clip_tokens(bench.paths, v, bench.cache).reshape(n, -1), np.arange(n)) for v in variants}
+    else:
+        sets = {v: features(bench.paths, v, FORENSIC, bench.cache) for v in variants}
+    oof = {v: np.full(n, np.nan) for v in variants}
+    for f in range(bench.k):
+        reals = bench.is_train & (bench.fold != f) & (LABELS == 0)
+        rows = sets["clean"].rows[reals[sets["clean"].index]]
+        reduce = make_pipeline(StandardScaler(), PCA(model.components, random_state=0)).fit(rows)
+        density = LedoitWolf().fit(reduce.transform(rows))
+        for variant, fs in sets.items():
+            surprise = np.log(density.mahalanobis(reduce.transform(fs.rows)))
+            oof[variant][bench.fold == f] = fs.image_logits(surprise, n)[bench.fold == f]
+    return oof
+
+
 def fusion_oof(fusion: Fusion, bench: Bench) -> dict[str, np.ndarray]:
     for part, _ in fusion.parts:
         if part not in bench.results:
@@ -344,7 +390,7 @@ def fusion_oof(fusion: Fusion, bench: Bench) -> dict[str, np.ndarray]:
 def run_protocol(name: str, bench: Bench) -> dict:
     candidate = CANDIDATES[name]
     t0 = time.time()
-    oof_of = {Recipe: recipe_oof, ClipProbe: clip_oof, Fusion: fusion_oof}[type(candidate)]
+    oof_of = {Recipe: recipe_oof, ClipProbe: clip_oof, RealOnly: real_only_oof, Fusion: fusion_oof}[type(candidate)]
     oof = oof_of(candidate, bench)
     lin, fold = bench.lin, bench.fold
     per_fold = []
