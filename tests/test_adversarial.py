@@ -165,3 +165,24 @@ def test_train_adversarial_attacks_every_batch(tmp_path, monkeypatch):
     assert len(calls) == 2 and calls[0][1] == parse_attack("pgd:eps=2/255,steps=2")  # 8 images / batch 4
     saved = CalibratedModel.load(tmp_path / "o" / "adv.json")
     assert saved.info.training["config"]["adversarial"] == "pgd:eps=2/255,steps=2"
+
+
+def test_train_init_starts_from_a_trained_model(tmp_path):
+    """--init: the run starts from the given model's weights (so one epoch at lr 0 keeps them) and
+    records where it started; a model of another detector is refused."""
+    from synthscan.detectors.base import CalibratedModel
+
+    data = make_dataset(tmp_path / "ds", n_train=4, n_val=2)
+    common = ["--data", data, "--crop-size", "64", "--batch-size", "4", "--epochs", "1"]
+    assert run("train", "-d", "npr", *common, "--out", tmp_path / "a", "--name", "base").exit_code == 0
+    base = tmp_path / "a" / "base.json"
+    r = run("train", "-d", "npr", *common, "--out", tmp_path / "b", "--name", "tuned", "--init", base,
+            "--lr", "0", "--adversarial", "pgd:eps=2/255,steps=1")
+    assert r.exit_code == 0, r.output
+    before, after = CalibratedModel.load(base), CalibratedModel.load(tmp_path / "b" / "tuned.json")
+    tuned = dict(after.detector.named_parameters())  # BatchNorm's running statistics move even at lr 0
+    for key, value in before.detector.named_parameters():
+        assert torch.equal(value, tuned[key]), key
+    assert after.info.training["init"] == str(base)
+    r = run("train", "-d", "spectral-dae", *common, "--out", tmp_path / "c", "--init", base)
+    assert r.exit_code == 2 and "is a npr model, not spectral-dae" in r.output

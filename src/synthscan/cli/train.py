@@ -27,6 +27,8 @@ def train(
     crop_size: int = typer.Option(None, help="Training crop size (inference always uses the detector's tiles)."),
     patience: int = typer.Option(None, help="Stop after this many epochs without a better val AP."),
     seed: int = typer.Option(None),
+    init: str = typer.Option(None, "--init", help="Start from this trained model's weights and detector settings "
+                             "(a bundled name or a .json path), e.g. to fine-tune synthscan-npr adversarially."),
     adversarial: str = typer.Option(None, help="Adversarial training, e.g. pgd:eps=2/255,steps=5 (half of each batch attacked; fraction=F to change)."),
     calibration: str = typer.Option("platt", help="Calibration fitted on the val split: platt, temperature or isotonic."),
     target_fpr: float = typer.Option(None, help="Choose the threshold so that at most this fraction of val real photos is called fake (e.g. 0.03)."),
@@ -76,8 +78,8 @@ def train(
     try:
         train_detector(detector, data, out, name=name or detector, version=version, track=track or None,
                        exclude_families=tuple(exclude_family), train_config=cfg,
-                       detector_config=detector_config,
+                       detector_config=detector_config, init=init,
                        calibration={"method": calibration, "target_fpr": target_fpr})
-    except (DatasetError, KeyError, OSError) as exc:  # OSError: e.g. pretrained backbone weights not available
+    except (DatasetError, KeyError, OSError, ValueError) as exc:  # OSError: e.g. pretrained backbone weights not available
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(ExitCode.USAGE) from None

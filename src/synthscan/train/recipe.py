@@ -18,7 +18,7 @@ import numpy as np
 from synthscan.data.datasets import DatasetError, Sample, check_two_classes, read_dataset
 from synthscan.data.validate import validate_samples
 from synthscan.detectors.base import CalibratedModel, ModelInfo
-from synthscan.detectors.registry import get_detector_class
+from synthscan.detectors.registry import get_detector_class, load_model
 from synthscan.fit import command_line
 from synthscan.train.calibrate import fit_decision, image_logits
 from synthscan.train.trainer import TrainConfig, fit, load_rgb
@@ -69,13 +69,16 @@ def train_detector(
     detector_config: dict | None = None,
     progress: Callable[[str], None] = print,
     calibration: dict | None = None,
+    init: str | Path | None = None,
 ) -> CalibratedModel:
-    """Train on DATA's train split (minus excluded families), calibrate on its val split, save."""
+    """Train on DATA's train split (minus excluded families), calibrate on its val split, save.
+    init: a trained model (name or path) to start from: its weights and detector settings."""
     train, val = split_samples(data, track=track, exclude_families=exclude_families)
     return train_on_samples(
         detector_name, train, val, out, name=name, version=version, train_config=train_config,
-        detector_config=detector_config, progress=progress, calibration=calibration,
-        record={"data": str(data), "track": track, "exclude_families": list(exclude_families)},
+        detector_config=detector_config, progress=progress, calibration=calibration, init=init,
+        record={"data": str(data), "track": track, "exclude_families": list(exclude_families)}
+        | ({"init": str(init)} if init else {}),
     )
 
 
@@ -92,10 +95,12 @@ def train_on_samples(
     progress: Callable[[str], None] = print,
     record: dict | None = None,
     calibration: dict | None = None,
+    init: str | Path | None = None,
 ) -> CalibratedModel:
-    """Train, keep the best epoch, calibrate on `val` (`calibration`: `calibrate` options), save `out/NAME.json` + `.safetensors`."""
+    """Train, keep the best epoch, calibrate on `val` (`calibration`: `calibrate` options), save `out/NAME.json` + `.safetensors`.
+    init: start from this trained model (its weights and detector settings; `detector_config` is then not used)."""
     cls = get_detector_class(detector_name)
-    detector = cls(cls.Config.model_validate(detector_config or {}))
+    detector = cls(cls.Config.model_validate(detector_config or {})) if init is None else initial_detector(init, detector_name)
     check_training_data(train, val, progress)
     cfg = train_config or TrainConfig()
     out = Path(out)
@@ -105,11 +110,22 @@ def train_on_samples(
         summary.update(train_images=len(train), seconds=round(time.time() - t0, 1))
         progress(f"fitted {detector_name} on {len(train)} images in {summary['seconds']}s")
     else:
-        detector, summary = fit(detector, train, val, cfg, out / "run", progress=progress, show_steps=sys.stderr.isatty())
+        detector, summary = fit(detector, train, val, cfg, out / "run", progress=progress, show_steps=sys.stderr.isatty(),
+                                pretrained=init is not None)
     model = calibrate_and_save(detector, val, out / name, version=version, summary={**summary, **(record or {})},
                                calibration=calibration)
     progress(f"saved {out / name}.json / .safetensors")
     return model
+
+
+def initial_detector(init: str | Path, detector_name: str):
+    """The detector of trained model `init`, to train further (its real-only stages stay as trained)."""
+    detector = load_model(init).detector
+    if detector.name != detector_name:
+        raise ValueError(f"--init {init} is a {detector.name} model, not {detector_name}")
+    if detector.fits_in_one_shot:
+        raise ValueError(f"--init: {detector_name} is fitted in one go, not trained further; train it afresh")
+    return detector
 
 
 def check_training_data(train: list[Sample], val: list[Sample], progress: Callable[[str], None]) -> None:

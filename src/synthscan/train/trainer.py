@@ -95,8 +95,10 @@ def fit(
     out_dir: str | Path,
     progress: Callable[[str], None] = print,
     show_steps: bool = False,
+    pretrained: bool = False,
 ) -> tuple[Detector, dict]:
-    """Train `detector` in place; returns it (best epoch's weights) and a summary dict."""
+    """Train `detector` in place; returns it (best epoch's weights) and a summary dict.
+    pretrained: its real-only stages are already trained (a model to train further): they stay frozen."""
     check_two_classes(train, "training set")
     check_two_classes(val, "validation set")
     out_dir = Path(out_dir)
@@ -125,7 +127,7 @@ def fit(
     progress(f"loaded {len(train)} train / {len(val)} val images in {time.time() - t0:.0f}s")
 
     ckpt_path = out_dir / "checkpoint.pt"
-    state = {"epoch": 0, "best_ap": -1.0, "best_epoch": 0, "stale": 0, "pretrained": False}
+    state = {"epoch": 0, "best_ap": -1.0, "best_epoch": 0, "stale": 0, "pretrained": pretrained}
     opt = torch.optim.AdamW(detector.trainable_parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
     if ckpt_path.exists():
@@ -137,9 +139,9 @@ def fit(
         rng = np.random.default_rng([cfg.seed, state["epoch"]])
         torch.manual_seed(cfg.seed + state["epoch"])
         progress(f"resumed from {ckpt_path} after epoch {state['epoch']}")
-        if state["pretrained"]:
-            for stage in detector.real_only_stages():
-                getattr(detector, stage).requires_grad_(False)
+    if state["pretrained"]:
+        for stage in detector.real_only_stages():
+            getattr(detector, stage).requires_grad_(False)
 
     if detector.real_only_stages() and not state["pretrained"]:
         for stage in detector.real_only_stages():
