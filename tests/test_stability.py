@@ -10,7 +10,7 @@ from test_cli import good, run  # noqa: F401 - good is a fixture
 
 from synthscan.result import Decision
 from synthscan.scanning import Scanner, scan
-from synthscan.stability import VARIANTS, StabilityCheck
+from synthscan.stability import DEFAULT_VARIANTS, VARIANTS, StabilityCheck
 
 
 def test_stability_records_each_variant_and_the_spread(image_folder, tiny_model_path):
@@ -24,7 +24,7 @@ def test_stability_records_each_variant_and_the_spread(image_folder, tiny_model_
             continue
         assert a.p_fake == b.p_fake  # the image's own score is unchanged
         s = b.stability
-        assert set(s.p_fake) == set(VARIANTS) and s.original_verdict == a.verdict
+        assert list(s.p_fake) == list(DEFAULT_VARIANTS) and s.original_verdict == a.verdict
         everything = [a.p_fake, *s.p_fake.values()]
         assert s.spread == pytest.approx(max(everything) - min(everything))
         changed = [v for v, verdict in s.verdicts.items() if verdict != a.verdict]

@@ -82,7 +82,7 @@ def scan(
                                      "(C2PA, EXIF/XMP/IPTC, generation parameters, watermarks)."),
     show_prompts: bool = SHOW_PROMPTS_OPTION,
     c2pa_trust: Path = TRUST_OPTION,
-    stability: bool = typer.Option(False, "--stability", help="Re-score under JPEG 90, 0.75x resize, a 5 px crop shift and WebP 80; a verdict any of them changes becomes uncertain (about 5x the time)."),
+    stability: bool = typer.Option(False, "--stability", help="Re-score after a 0.75x resize and a 5 px crop shift; a verdict either changes becomes uncertain (about 3x the time)."),
     runtime: str = typer.Option("torch", help="torch, or onnx: score with onnxruntime (--model: a `synthscan export` folder)."),
     engine: str = typer.Option("local", help="local, or ray: scan on a Ray cluster into Parquet shards in --out (a folder)."),
     ray_address: str = typer.Option(None, help="With --engine ray: auto, ray://HOST:10001 (default: start Ray locally)."),

@@ -1,0 +1,63 @@
+"""Which re-encodings should `--stability` use by default? Each pair of `stability.VARIANTS`,
+by the confident errors it turns `uncertain` and the correct verdicts it loses.
+
+Runs on synthbench val images that `benchmarks/robustness.py` does not sample (so the choice is
+not made on the images that measure it), scores each image and its four re-encodings once, then
+replays the stability rule for every pair. Two variants cost about 3x a plain scan (one pass
+each, plus the original); all four cost about 5x.
+
+    python benchmarks/stability_variants.py [--images 300] [--model synthscan-default]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import random
+
+from robustness import sample  # benchmarks/ is on the path when a script here runs
+
+from synthscan.data.datasets import read_dataset
+from synthscan.io import load_image
+from synthscan.scanning import Scanner
+from synthscan.stability import VARIANTS, StabilityCheck
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default="../shared/synthbench/manifest.csv")
+    parser.add_argument("--model", default="synthscan-default")
+    parser.add_argument("--images", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    val = read_dataset(args.data, split="val", track="256")
+    measured = {s.path for s in sample(val, 3, 0)}  # robustness.py's sample with --per-generator 3
+    rest = [s for s in val if s.path not in measured]
+    chosen = random.Random(args.seed).sample(rest, min(args.images, len(rest)))
+    scanner = Scanner(args.model, workers=1)
+    check = StabilityCheck(scanner, list(VARIANTS))
+    images = [load_image(s.path) for s in chosen]
+    plain = scanner.scan_images(images)
+    variants = check.score(images)
+
+    truth = ["ai-generated" if s.y else "real" for s in chosen]
+    confident = [r.verdict != "uncertain" for r in plain]
+    errors = sum(c and r.verdict != t for c, r, t in zip(confident, plain, truth))
+    right = sum(c and r.verdict == t for c, r, t in zip(confident, plain, truth))
+    print(f"{args.model}: {len(chosen)} val images outside robustness.py's sample; "
+          f"{errors} confident errors, {right} confident correct verdicts without --stability")
+    print("| variants | confident errors left | cut | correct verdicts made uncertain |")
+    print("|---|---|---|---|")
+    names = list(VARIANTS)
+    for subset in [*itertools.combinations(names, 2), tuple(names)]:
+        idx = [names.index(v) for v in subset]
+        flips = [c and any(vs[i].verdict != r.verdict for i in idx) for c, r, vs in zip(confident, plain, variants)]
+        left = sum(c and not f and r.verdict != t for c, f, r, t in zip(confident, flips, plain, truth))
+        lost = sum(f and r.verdict == t for f, r, t in zip(flips, plain, truth))
+        cut = 1 - left / errors if errors else 0.0
+        print(f"| {', '.join(subset)} | {left} | {cut:.0%} | {lost} |")
+
+
+if __name__ == "__main__":
+    main()
