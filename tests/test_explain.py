@@ -300,14 +300,14 @@ def test_gradcam_regions_find_the_evidence_across_tiles():
 
 
 class FailingNarrator:
-    def narrate(self, image_rgb, evidence, p_fake, verdict):
+    def narrate(self, image_rgb, evidence, p_fake, verdict, provenance_note=None):
         from synthscan.explain.vlm import NarrationError
 
         raise NarrationError("no answer validated after 3 attempts")
 
 
 class EchoNarrator:
-    def narrate(self, image_rgb, evidence, p_fake, verdict):
+    def narrate(self, image_rgb, evidence, p_fake, verdict, provenance_note=None):
         from synthscan.explain.schema import Narrative
 
         return Narrative(summary=f"vlm saw {len(evidence.regions)} region(s), p={p_fake:.2f}", source="vlm:echo")

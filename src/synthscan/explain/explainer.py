@@ -163,7 +163,7 @@ def explain_image(
 
         try:
             explanation.narrative = _narrator(narrator).narrate(rgb, explanation, score.p_fake, score.verdict,
-                                                                  provenance_note)
+                                                                  provenance_note=provenance_note)
         except NarrationError as exc:
             warnings.append(f"the vision-language narrative failed, the template's is kept: {exc}")
     explanation.seconds = round(time.perf_counter() - start, 4)
