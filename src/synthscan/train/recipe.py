@@ -77,8 +77,7 @@ def train_detector(
     return train_on_samples(
         detector_name, train, val, out, name=name, version=version, train_config=train_config,
         detector_config=detector_config, progress=progress, calibration=calibration, init=init,
-        record={"data": str(data), "track": track, "exclude_families": list(exclude_families)}
-        | ({"init": str(init)} if init else {}),
+        record={"data": str(data), "track": track, "exclude_families": list(exclude_families)},
     )
 
 
@@ -112,6 +111,8 @@ def train_on_samples(
     else:
         detector, summary = fit(detector, train, val, cfg, out / "run", progress=progress, show_steps=sys.stderr.isatty(),
                                 pretrained=init is not None)
+    if init is not None:
+        summary["init"] = str(init)
     model = calibrate_and_save(detector, val, out / name, version=version, summary={**summary, **(record or {})},
                                calibration=calibration)
     progress(f"saved {out / name}.json / .safetensors")
