@@ -186,3 +186,7 @@ def test_train_init_starts_from_a_trained_model(tmp_path):
     assert after.info.training["init"] == str(base)
     r = run("train", "-d", "spectral-dae", *common, "--out", tmp_path / "c", "--init", base)
     assert r.exit_code == 2 and "is a npr model, not spectral-dae" in r.output
+    r = run("train", "-d", "npr", *common, "--out", tmp_path / "d", "--init", base, "--engine", "ray")
+    assert r.exit_code == 2 and "--init is not supported with --engine ray" in r.output
+    r = run("train", "-d", "npr", *common, "--out", tmp_path / "e", "--init", tmp_path / "missing.json")
+    assert r.exit_code == 2 and "missing.json" in r.output

@@ -67,6 +67,10 @@ def train(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(ExitCode.USAGE) from None
     if engine == "ray":
+        if init:
+            typer.echo("error: --init is not supported with --engine ray yet; train locally to start from a model",
+                       err=True)
+            raise typer.Exit(ExitCode.USAGE)
         from synthscan.scale.cli import train_with_ray
 
         raise typer.Exit(train_with_ray(detector, data, out, ray_address=ray_address, num_workers=num_workers,
