@@ -127,12 +127,15 @@ class ClipProbe:
     balanced: bool = False
     web_copies: bool = False  # also train on one web copy of every training image (both classes)
     native: bool = False  # a 224 px crop of the native pixels (upscaled only when smaller), not the resized image
+    jpeg_quality: int | None = None  # re-encode every input at this JPEG quality first (InputPolicy.jpeg_quality)
     notes: str = ""
 
     def config(self) -> ClipBlocksConfig:
         config = ClipBlocksConfig(C=self.C)
         if self.native:
             config.input = config.input.model_copy(update={"mode": "tiles", "small_image": "upscale"})
+        if self.jpeg_quality:
+            config.input = config.input.model_copy(update={"jpeg_quality": self.jpeg_quality})
         return config
 
 
@@ -171,6 +174,8 @@ CANDIDATES = {
     "clip-blocks-balanced": ClipProbe(balanced=True, notes="clip-blocks with lineage-balanced weights (1/sqrt(lineage size))"),
     "clip-blocks-web": ClipProbe(web_copies=True, notes="clip-blocks + one web copy of each training image"),
     "clip-blocks-native": ClipProbe(native=True, notes="clip-blocks on a 224 px crop of the native pixels, not the resized image"),
+    "clip-blocks-jpeg75": ClipProbe(jpeg_quality=75, notes="clip-blocks on every input re-encoded as JPEG 75 first, "
+                                                            "in training and in use (so re-posts keep their score)"),
     "clip-real-only": RealOnly(notes="real photos only: Gaussian density of PCA-128 CLIP block tokens, "
                                      "score = log Mahalanobis distance"),
     "forensic-real-only": RealOnly(features="forensic", components=64,
@@ -235,7 +240,9 @@ def clip_tokens(paths: list[str], variant: str, cache: Path, config: ClipBlocksC
     detector = ClipBlocksDetector(config or ClipBlocksConfig())
     policy = detector.config.input
     # The resize policy's key is the one the first caches were written under.
-    parts = [paths, variant, detector.config.tower] + ([policy.model_dump(mode="json")] if policy.mode != "resize" else [])
+    parts = [paths, variant, detector.config.tower]
+    if policy.mode != "resize" or policy.jpeg_quality:
+        parts.append(policy.model_dump(mode="json"))
     key = hashlib.sha1(json.dumps(parts).encode()).hexdigest()[:12]
     file = cache / f"clip-tokens-{variant}-{key}.npy"
     if file.exists():

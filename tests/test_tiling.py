@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from synthscan.data.augment import jpeg
+from synthscan.detectors import tiling
 from synthscan.detectors.base import InputPolicy
 from synthscan.detectors.tiling import make_tiles, to_tensor_batch
 from synthscan.result import Decision
@@ -132,6 +134,33 @@ def test_resize_mode_returns_one_crop(h, w, upscaled):
     assert tiles.upscaled is upscaled and not tiles.padded
     if (h, w) == (CROP, CROP):
         assert np.array_equal(tiles.crops[0], rgb)
+
+
+@pytest.mark.parametrize("mode", ["tiles", "resize"])
+def test_jpeg_quality_reencodes_at_native_resolution(mode):
+    rgb = noise(150, 200)
+    plain = make_tiles(rgb, policy(mode=mode, max_tiles=4))
+    normalised = make_tiles(rgb, policy(mode=mode, max_tiles=4, jpeg_quality=75))
+    again = make_tiles(jpeg(rgb, 75), policy(mode=mode, max_tiles=4))
+    assert normalised.boxes == plain.boxes
+    assert np.array_equal(normalised.crops, again.crops)
+    assert not np.array_equal(normalised.crops, plain.crops)
+
+
+def test_jpeg_quality_on_a_large_image_reencodes_after_the_resize(monkeypatch):
+    monkeypatch.setattr(tiling, "NATIVE_JPEG_MAX_PIXELS", 100 * 100)  # so that a small array counts as large
+    rgb = noise(150, 200)
+    normalised = make_tiles(rgb, policy(mode="resize", jpeg_quality=75))
+    resized = make_tiles(rgb, policy(mode="resize"))
+    assert np.array_equal(normalised.crops[0], jpeg(resized.crops[0], 75))
+    tiled = make_tiles(rgb, policy(max_tiles=4, jpeg_quality=75))  # native pixels: always at full size
+    assert np.array_equal(tiled.crops, make_tiles(jpeg(rgb, 75), policy(max_tiles=4)).crops)
+
+
+@pytest.mark.parametrize("quality", [0, 101])
+def test_jpeg_quality_outside_1_to_100_is_refused(quality):
+    with pytest.raises(ValueError):
+        policy(jpeg_quality=quality)
 
 
 def test_to_tensor_batch():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class InputPolicy(BaseModel):
@@ -18,6 +18,9 @@ class InputPolicy(BaseModel):
     crop_size x crop_size tiles (see `synthscan.detectors.tiling`), never rescaled.
     mode="resize": semantic detectors (CLIP, ViT) see the whole image resized to crop_size.
     Images smaller than the crop are padded (mirrored) or upscaled (bicubic), flagged in results.
+    jpeg_quality: re-encode every input as JPEG at this quality first (None: never). A detector
+    trained this way sees an image saved once more at quality 80 much as it sees the original,
+    since both end up with the same quantisation: re-posted copies keep their score.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -28,3 +31,4 @@ class InputPolicy(BaseModel):
     small_image: Literal["pad", "upscale"] = "pad"
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    jpeg_quality: int | None = Field(default=None, ge=1, le=100)

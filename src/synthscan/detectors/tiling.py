@@ -9,6 +9,11 @@ Rule (documented for users in the README):
   bicubically so its short side equals the crop (small_image="upscale"); either way the result
   is flagged `padded` / an `upscaled` warning.
 - mode "resize": the whole image is resized to crop x crop (semantic detectors only).
+- jpeg_quality (optional): the image is first re-encoded as JPEG at that quality, at its own
+  resolution (so on the 8 px grid of its last compression) when it has at most
+  NATIVE_JPEG_MAX_PIXELS pixels; a larger image in "resize" mode is re-encoded after the resize,
+  because a 12-megapixel round trip would cost ~0.17 s and the downscale wipes its own
+  compression traces anyway.
 - Aggregation: the image's logit is the mean of its tiles' logits, calibrated afterwards.
   The mean is robust to one odd tile; per-tile probabilities are kept in the result so a
   locally edited region stays visible.
@@ -22,7 +27,10 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from synthscan.data.augment import jpeg
 from synthscan.detectors.policy import InputPolicy
+
+NATIVE_JPEG_MAX_PIXELS = 2_000_000
 
 
 @dataclass
@@ -50,8 +58,13 @@ def evenly_spaced(items: list, keep: int) -> list:
 def make_tiles(rgb: np.ndarray, policy: InputPolicy) -> Tiles:
     crop = policy.crop_size
     h, w = rgb.shape[:2]
+    quality = policy.jpeg_quality
+    if quality and (h * w <= NATIVE_JPEG_MAX_PIXELS or policy.mode == "tiles"):
+        rgb, quality = jpeg(rgb, quality), None
     if policy.mode == "resize":
         resized = np.array(Image.fromarray(rgb).resize((crop, crop), Image.BICUBIC))  # writable: torch warns otherwise
+        if quality:
+            resized = np.array(jpeg(resized, quality))
         return Tiles(resized[None], [(0, 0, w, h)], upscaled=min(h, w) < crop)
 
     padded = upscaled = False
