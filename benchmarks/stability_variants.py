@@ -1,10 +1,11 @@
-"""Which re-encodings should `--stability` use by default? Each pair of `stability.VARIANTS`,
-by the confident errors it turns `uncertain` and the correct verdicts it loses.
+"""Which re-encodings should `--stability` use by default? Each single variant, each pair of
+`stability.VARIANTS` and all four, by the confident errors they turn `uncertain` and the correct
+verdicts they lose.
 
 Runs on synthbench val images that `benchmarks/robustness.py` does not sample (so the choice is
 not made on the images that measure it), scores each image and its four re-encodings once, then
-replays the stability rule for every pair. Two variants cost about 3x a plain scan (one pass
-each, plus the original); all four cost about 5x.
+replays the stability rule for every subset. A scan with k variants costs about k + 1 plain
+scans (one pass each, plus the original): 2x for one variant, 3x for a pair, 5x for all four.
 
     python benchmarks/stability_variants.py [--images 300] [--model synthscan-default]
 """
@@ -47,16 +48,16 @@ def main() -> None:
     right = sum(c and r.verdict == t for c, r, t in zip(confident, plain, truth))
     print(f"{args.model}: {len(chosen)} val images outside robustness.py's sample; "
           f"{errors} confident errors, {right} confident correct verdicts without --stability")
-    print("| variants | confident errors left | cut | correct verdicts made uncertain |")
-    print("|---|---|---|---|")
+    print("| variants | scans per image | confident errors left | cut | correct verdicts made uncertain |")
+    print("|---|---|---|---|---|")
     names = list(VARIANTS)
-    for subset in [*itertools.combinations(names, 2), tuple(names)]:
+    for subset in [*itertools.combinations(names, 1), *itertools.combinations(names, 2), tuple(names)]:
         idx = [names.index(v) for v in subset]
         flips = [c and any(vs[i].verdict != r.verdict for i in idx) for c, r, vs in zip(confident, plain, variants)]
         left = sum(c and not f and r.verdict != t for c, f, r, t in zip(confident, flips, plain, truth))
         lost = sum(f and r.verdict == t for f, r, t in zip(flips, plain, truth))
         cut = 1 - left / errors if errors else 0.0
-        print(f"| {', '.join(subset)} | {left} | {cut:.0%} | {lost} |")
+        print(f"| {', '.join(subset)} | {1 + len(subset)} | {left} | {cut:.0%} | {lost} |")
 
 
 if __name__ == "__main__":

@@ -64,3 +64,15 @@ def test_scan_cli_stability(good, tiny_model_path):
     assert r.exit_code == 0, r.output
     records = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
     assert len(records) == len(good) and all("spread" in rec["stability"] for rec in records)
+
+
+def test_scan_cli_stability_variants(good, tiny_model_path):
+    r = run("scan", *good, "-m", tiny_model_path, "--stability", "--stability-variants", "jpeg90, webp80",
+            "--format", "jsonl")
+    assert r.exit_code == 0, r.output
+    records = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    assert all(list(rec["stability"]["p_fake"]) == ["jpeg90", "webp80"] for rec in records)
+    unknown = run("scan", *good, "-m", tiny_model_path, "--stability", "--stability-variants", "blur")
+    assert unknown.exit_code == 2 and "unknown stability variant" in unknown.output
+    alone = run("scan", *good, "-m", tiny_model_path, "--stability-variants", "jpeg90")
+    assert alone.exit_code == 2 and "needs --stability" in alone.output
