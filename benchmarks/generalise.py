@@ -24,7 +24,8 @@ reach users after a re-post.
 Candidates: texture-gbm recipes (feature groups, web-copy augmentation of the training set,
 generator-balanced weights, trees); `clip-blocks` (a linear probe on the CLS tokens of all 12
 blocks of the frozen CLIP ViT-B/16 INT8 tower, `synthscan.detectors.clip_blocks`), optionally
-trained with web copies too or fed a native-pixel crop instead of the resized image; a real-only
+trained with web copies (or JPEG-only copies) too, fed a native-pixel crop instead of the
+resized image, or fed every input re-encoded as JPEG first; a real-only
 model (a Gaussian density of real photos' CLIP tokens, trained without fakes); and fusions, a
 weighted sum of other candidates' out-of-fold logits, each divided by its standard deviation.
 Tile features and CLIP tokens are cached per image and variant under --cache, so trying a recipe
@@ -63,7 +64,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from synthscan.data.augment import web_copy
+from synthscan.data.augment import jpeg, web_copy
 from synthscan.data.datasets import read_manifest
 from synthscan.detectors.base import CalibratedModel, Calibration, ModelInfo
 from synthscan.detectors.clip_blocks import ClipBlocksConfig, ClipBlocksDetector
@@ -126,6 +127,7 @@ class ClipProbe:
     C: float = 0.1
     balanced: bool = False
     web_copies: bool = False  # also train on one web copy of every training image (both classes)
+    jpeg_copies: bool = False  # also train on one JPEG 60-95 copy of every training image (both classes)
     native: bool = False  # a 224 px crop of the native pixels (upscaled only when smaller), not the resized image
     jpeg_quality: int | None = None  # re-encode every input at this JPEG quality first (InputPolicy.jpeg_quality)
     notes: str = ""
@@ -137,6 +139,10 @@ class ClipProbe:
         if self.jpeg_quality:
             config.input = config.input.model_copy(update={"jpeg_quality": self.jpeg_quality})
         return config
+
+    def train_variants(self) -> tuple[str, ...]:
+        """The image variants whose tokens the probe is trained on."""
+        return ("clean",) + (("web-train",) if self.web_copies else ()) + (("jpeg-train",) if self.jpeg_copies else ())
 
 
 @dataclass(frozen=True)
@@ -174,6 +180,8 @@ CANDIDATES = {
     "clip-blocks-balanced": ClipProbe(balanced=True, notes="clip-blocks with lineage-balanced weights (1/sqrt(lineage size))"),
     "clip-blocks-web": ClipProbe(web_copies=True, notes="clip-blocks + one web copy of each training image"),
     "clip-blocks-native": ClipProbe(native=True, notes="clip-blocks on a 224 px crop of the native pixels, not the resized image"),
+    "clip-blocks-jpeg-aug": ClipProbe(jpeg_copies=True, notes="clip-blocks + one JPEG copy (quality 60-95, no resize) "
+                                                              "of each training image"),
     "clip-blocks-jpeg75": ClipProbe(jpeg_quality=75, notes="clip-blocks on every input re-encoded as JPEG 75 first, "
                                                             "in training and in use (so re-posts keep their score)"),
     "clip-real-only": RealOnly(notes="real photos only: Gaussian density of PCA-128 CLIP block tokens, "
@@ -205,6 +213,9 @@ def _variant_image(path: str, variant: str) -> np.ndarray:
     rgb = load_image(path).rgb
     if variant == "clean":
         return rgb
+    if variant == "jpeg-train":  # re-compression only, no resize: JPEG at quality 60-95
+        rng = np.random.default_rng([3, zlib.crc32(path.encode())])
+        return jpeg(rgb, int(rng.integers(60, 96)))
     seed = {"web-train": 2, "web-eval": 1}[variant]
     scale, quality = ((0.5, 1.5), (60, 100)) if variant == "web-train" else ((0.5, 1.0), (70, 90))
     rng = np.random.default_rng([seed, zlib.crc32(path.encode())])
@@ -346,16 +357,16 @@ def recipe_oof(recipe: Recipe, bench: Bench) -> dict[str, np.ndarray]:
 
 
 def probe_tokens(probe: ClipProbe, bench: Bench, train_mask: np.ndarray, tokens: dict[str, np.ndarray]):
-    """The probe's training tokens, labels and weights: the clean images plus, with web_copies,
-    one web copy of each."""
+    """The probe's training tokens, labels and weights: the clean images plus, with web_copies
+    or jpeg_copies, one such copy of each."""
     w = weights_for(bench.lin, LABELS, probe.balanced)
-    variants = ("clean", "web-train") if probe.web_copies else ("clean",)
+    variants = probe.train_variants()
     return (np.concatenate([tokens[v][train_mask] for v in variants]), np.tile(LABELS[train_mask], len(variants)),
             np.tile(w[train_mask], len(variants)))
 
 
 def clip_oof(probe: ClipProbe, bench: Bench) -> dict[str, np.ndarray]:
-    variants = ("clean", "web-eval") + (("web-train",) if probe.web_copies else ())
+    variants = ("web-eval",) + probe.train_variants()
     tokens = {v: clip_tokens(bench.paths, v, bench.cache, probe.config()) for v in variants}
     oof = {v: np.full(len(bench.samples), np.nan) for v in ("clean", "web-eval")}
     for f in range(bench.k):
@@ -432,10 +443,10 @@ def fit_for_shipping(name: str, bench: Bench):
     train = bench.is_train
     if isinstance(candidate, ClipProbe):
         detector = ClipBlocksDetector(candidate.config())
-        variants = ("clean",) + (("web-train",) if candidate.web_copies else ())
-        tokens = {v: clip_tokens(bench.paths, v, bench.cache, candidate.config()) for v in variants}
+        tokens = {v: clip_tokens(bench.paths, v, bench.cache, candidate.config()) for v in candidate.train_variants()}
         summary = detector.fit_tokens(*probe_tokens(candidate, bench, train, tokens))
-        return detector, summary | {"balanced": candidate.balanced, "web_copies": candidate.web_copies}
+        return detector, summary | {"balanced": candidate.balanced, "web_copies": candidate.web_copies,
+                                    "jpeg_copies": candidate.jpeg_copies}
     if not isinstance(candidate, Recipe):
         raise SystemExit(f"--ship: {name} is a {type(candidate).__name__}, which has no single detector to save")
     feats = {v: features(bench.paths, v, candidate.features, bench.cache)
