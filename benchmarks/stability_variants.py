@@ -6,8 +6,9 @@ Runs on synthbench val images that `benchmarks/robustness.py` does not sample (s
 not made on the images that measure it), scores each image and its four re-encodings once, then
 replays the stability rule for every subset. A scan with k variants costs about k + 1 plain
 scans (one pass each, plus the original): 2x for one variant, 3x for a pair, 5x for all four.
+--robustness-sample runs on robustness.py's own sample instead, to check a choice there.
 
-    python benchmarks/stability_variants.py [--images 300] [--model synthscan-default]
+    python benchmarks/stability_variants.py [--images 300] [--model synthscan-default] [--robustness-sample]
 """
 
 from __future__ import annotations
@@ -30,12 +31,18 @@ def main() -> None:
     parser.add_argument("--model", default="synthscan-default")
     parser.add_argument("--images", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--robustness-sample", action="store_true",
+                        help="use robustness.py's sample (--per-generator 3) instead of the images outside it")
     args = parser.parse_args()
 
     val = read_dataset(args.data, split="val", track="256")
-    measured = {s.path for s in sample(val, 3, 0)}  # robustness.py's sample with --per-generator 3
-    rest = [s for s in val if s.path not in measured]
-    chosen = random.Random(args.seed).sample(rest, min(args.images, len(rest)))
+    measured = sample(val, 3, 0)  # robustness.py's sample with --per-generator 3
+    if args.robustness_sample:
+        chosen, where = measured, "images of robustness.py's sample"
+    else:
+        rest = [s for s in val if s.path not in {m.path for m in measured}]
+        chosen = random.Random(args.seed).sample(rest, min(args.images, len(rest)))
+        where = "val images outside robustness.py's sample"
     scanner = Scanner(args.model, workers=1)
     check = StabilityCheck(scanner, list(VARIANTS))
     images = [load_image(s.path) for s in chosen]
@@ -46,7 +53,7 @@ def main() -> None:
     confident = [r.verdict != "uncertain" for r in plain]
     errors = sum(c and r.verdict != t for c, r, t in zip(confident, plain, truth))
     right = sum(c and r.verdict == t for c, r, t in zip(confident, plain, truth))
-    print(f"{args.model}: {len(chosen)} val images outside robustness.py's sample; "
+    print(f"{args.model}: {len(chosen)} {where}; "
           f"{errors} confident errors, {right} confident correct verdicts without --stability")
     print("| variants | scans per image | confident errors left | cut | correct verdicts made uncertain |")
     print("|---|---|---|---|---|")

@@ -11,8 +11,8 @@ The default pair comes from `benchmarks/stability_variants.py` (val images the r
 benchmark does not use): on the default model it cut as many confident errors as all four variants
 (3 of 6 on all 784 such images) while making far fewer correct verdicts uncertain (54 of 722,
 against 235), at about 3x a plain scan instead of 5x. The 5 px shift alone tied it there (3 of 6,
-31 lost) at about 2x, but on the robustness benchmark's own sample it cut 1 of 7 confident errors
-against the pair's 4 of 7, so the pair stays the default.
+31 lost) at about 2x, but on the robustness benchmark's own sample (`--robustness-sample`) it cut
+1 of 7 confident errors against the pair's 4 of 7, so the pair stays the default.
 """
 
 from __future__ import annotations

@@ -148,10 +148,10 @@ def scan(
             from synthscan.runtime.onnx_model import load_onnx_model
 
             model = load_onnx_model(model)
+        variants = [v.strip() for v in stability_variants.split(",")] if stability_variants else True
         scanner = Scanner(model, threshold=threshold, batch_size=batch_size, workers=workers,
                           max_pixels=max_pixels, max_bytes=max_bytes, explain=explain and options,
-                          provenance=provenance,
-                          stability=stability and ([v.strip() for v in stability_variants.split(",")] if stability_variants else True))
+                          provenance=provenance, stability=stability and variants)
     except (FileNotFoundError, KeyError, ValueError, ImportError) as exc:
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(ExitCode.USAGE) from None

@@ -59,11 +59,12 @@ def make_tiles(rgb: np.ndarray, policy: InputPolicy) -> Tiles:
     crop = policy.crop_size
     h, w = rgb.shape[:2]
     quality = policy.jpeg_quality
-    if quality and (h * w <= NATIVE_JPEG_MAX_PIXELS or policy.mode == "tiles"):
-        rgb, quality = jpeg(rgb, quality), None
+    at_native = quality and (policy.mode == "tiles" or h * w <= NATIVE_JPEG_MAX_PIXELS)
+    if at_native:
+        rgb = jpeg(rgb, quality)
     if policy.mode == "resize":
         resized = np.array(Image.fromarray(rgb).resize((crop, crop), Image.BICUBIC))  # writable: torch warns otherwise
-        if quality:
+        if quality and not at_native:
             resized = np.array(jpeg(resized, quality))
         return Tiles(resized[None], [(0, 0, w, h)], upscaled=min(h, w) < crop)
 
