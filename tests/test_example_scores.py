@@ -22,19 +22,33 @@ FIXTURE = Path(__file__).parent / "fixtures" / "example_scores.json"
 EXPECTED = json.loads(FIXTURE.read_text())
 
 
+# The default model's CLIP tower is an INT8 ONNX graph whose activations are quantised at run time:
+# onnxruntime's float kernels differ between CPUs (AVX-512 or AVX2 only), and a rounding that
+# moves one activation across a quantisation step carries on through the blocks. The fixture was
+# written on an AVX-512 VNNI machine; an AVX2-only AMD EPYC gives p_fake up to 0.082 away from it
+# (falcon9: 0.814 -> 0.896, past the band's edge). Without `session.x64quantprecision` such a CPU
+# was off by up to 0.33 and scored val at chance (clip_onnx.py), which this tolerance still catches.
+CPU_DEPENDENT = {"synthscan-default": 0.12}
+
+
 @pytest.mark.parametrize("model_name", sorted(EXPECTED))
 def test_bundled_models_score_examples_unchanged(model_name):
     expected = EXPECTED[model_name]
-    scanner = Scanner(load_model(model_name))
+    tolerance = CPU_DEPENDENT.get(model_name, 1e-6)
+    model = load_model(model_name)
+    scanner = Scanner(model)
+    decision = model.info.decision
+    edges = (decision.threshold, decision.uncertain_low, decision.uncertain_high)
     paths = [str(ROOT / p) for p in sorted(expected)]
     results = {Path(r.path).relative_to(ROOT).as_posix(): r for r in scanner.scan_paths(paths)}
     assert set(results) == set(expected)
     for path, want in expected.items():
         got = results[path]
-        assert got.p_fake == pytest.approx(want["p_fake"], abs=1e-6), path
-        assert got.verdict == want["verdict"], path
+        assert got.p_fake == pytest.approx(want["p_fake"], abs=tolerance), path
+        if all(abs(want["p_fake"] - edge) > tolerance for edge in edges):  # else the CPU may decide it
+            assert got.verdict == want["verdict"], path
         tiles = [t.p_fake for t in got.tile_scores or []]
-        assert tiles == pytest.approx(want["tiles"], abs=1e-6), path
+        assert tiles == pytest.approx(want["tiles"], abs=tolerance), path
 
 
 def scores_now(model_name: str) -> dict:
