@@ -26,10 +26,12 @@ generator-balanced weights, trees); `clip-blocks` (a linear probe on the CLS tok
 blocks of the frozen CLIP ViT-B/16 INT8 tower, `synthscan.detectors.clip_blocks`), optionally
 trained with web copies (or JPEG-only copies) too, fed a native-pixel crop instead of the
 resized image, or fed every input re-encoded as JPEG first; a real-only
-model (a Gaussian density of real photos' CLIP tokens, trained without fakes); and fusions, a
+model (a Gaussian density of real photos' CLIP tokens, trained without fakes); zed-style's
+coding-cost features (a causal pixel predictor trained per fold on that fold's reals), scored by a
+density of reals or by a small head; and fusions, a
 weighted sum of other candidates' out-of-fold logits, each divided by its standard deviation.
-Tile features and CLIP tokens are cached per image and variant under --cache, so trying a recipe
-costs only its fits.
+Tile features, CLIP tokens and zed-style predictors and features are cached under --cache, so
+trying a recipe again costs only its fits.
 
     python benchmarks/generalise.py --data ../shared/synthbench/manifest.csv
     python benchmarks/generalise.py --data ../shared/synthbench/manifest.csv --candidates clip-blocks \
@@ -57,9 +59,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 from sklearn.covariance import LedoitWolf
 from sklearn.decomposition import PCA
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -71,6 +75,7 @@ from synthscan.detectors.clip_blocks import ClipBlocksConfig, ClipBlocksDetector
 from synthscan.detectors.texture_features import tile_features
 from synthscan.detectors.texture_gbm import TextureGBMConfig, TextureGBMDetector
 from synthscan.detectors.tiling import make_tiles
+from synthscan.detectors.zed_style import ZedStyleConfig, ZedStyleDetector
 from synthscan.evaluate.metrics import apply_platt, choose_uncertain_band, fit_platt
 from synthscan.io import load_image
 from synthscan.result import Decision
@@ -160,6 +165,22 @@ class RealOnly:
 
 
 @dataclass(frozen=True)
+class Zed:
+    """zed-style (`synthscan.detectors.zed_style`): per fold, its causal pixel predictor is trained
+    on that fold's training reals only (`steps` Adam steps on batches of 16 random 64 px crops, at a
+    random resolution level), then gives every image its coding-cost features (NLL, expected bits
+    and their gap at 3 levels, over the whole image). A seeded sample of `head_images` training
+    images of the other folds is scored too. real_only: the score is the log Mahalanobis distance
+    to a Gaussian of the sample's reals' features (no fakes anywhere, ZED's setting); otherwise a
+    logistic regression on the features, fitted on the whole sample."""
+
+    real_only: bool = True
+    steps: int = 1000
+    head_images: int = 500
+    notes: str = ""
+
+
+@dataclass(frozen=True)
 class Fusion:
     """A weighted sum of other candidates' out-of-fold logits, each divided by its std."""
 
@@ -189,6 +210,11 @@ CANDIDATES = {
     "forensic-real-only": RealOnly(features="forensic", components=64,
                                    notes="real photos only: Gaussian density of PCA-64 forensic tile features, "
                                          "score = mean log Mahalanobis distance over tiles"),
+    "zed-real-only": Zed(notes="real photos only: ZED-style causal pixel predictor trained on reals; Gaussian density "
+                               "of its coding-cost features (NLL, expected bits, gap at 3 levels)"),
+    "zed-head": Zed(real_only=False, notes="the same features, a logistic regression fitted with fakes"),
+    "clip-blocks+zed": Fusion((("clip-blocks", 0.8), ("zed-head", 0.2)),
+                              notes="0.8 x clip-blocks + 0.2 x zed-head (std-normalised logits; weights fixed beforehand)"),
     "clip-blocks+real-only": Fusion((("clip-blocks", 0.8), ("clip-real-only", 0.2)),
                                     notes="0.8 x clip-blocks + 0.2 x clip-real-only (std-normalised logits; weights fixed beforehand)"),
     "clip-blocks+texture": Fusion((("clip-blocks", 0.9), ("recipe-0.4", 0.1)),
@@ -397,6 +423,99 @@ def real_only_oof(model: RealOnly, bench: Bench) -> dict[str, np.ndarray]:
     return oof
 
 
+def zed_predictor(bench: Bench, fold: int, steps: int) -> ZedStyleDetector:
+    """Fold `fold`'s zed-style detector, its predictor trained on the fold's training reals (cached)."""
+    reals = np.flatnonzero(bench.is_train & (bench.fold != fold) & (LABELS == 0))
+    key = hashlib.sha1(json.dumps([[bench.paths[i] for i in reals], steps, ZedStyleConfig().model_dump(mode="json")])
+                       .encode()).hexdigest()[:12]
+    file = bench.cache / f"zed-predictor-{key}.safetensors"
+    detector = ZedStyleDetector()
+    if file.exists():
+        detector.predictor.load_state_dict(load_file(str(file)))
+        return detector.eval()
+    torch.manual_seed(fold)
+    rng = np.random.default_rng(fold)
+    images = [load_image(bench.paths[i]).rgb for i in reals]
+    optimiser = torch.optim.Adam(detector.predictor.parameters(), lr=1e-3)
+    detector.train()
+    t0 = time.time()
+    for step in range(steps):
+        crops = []
+        for i in rng.integers(len(images), size=16):
+            img = images[i]
+            y, x = rng.integers(img.shape[0] - 63), rng.integers(img.shape[1] - 63)
+            crop = img[y : y + 64, x : x + 64]
+            crops.append(crop[:, ::-1] if rng.random() < 0.5 else crop)
+        batch = torch.from_numpy(np.stack(crops).copy()).permute(0, 3, 1, 2).float() / 255
+        loss = detector.stage_loss("predictor", batch)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        if step % 50 == 0 or step == steps - 1:
+            print(f"\r  zed fold {fold}: step {step + 1}/{steps}, {loss.item():.3f} bits/value, {time.time() - t0:.0f}s",
+                  end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    bench.cache.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in detector.predictor.state_dict().items()}, str(file))
+    return detector.eval()
+
+
+def zed_features(bench: Bench, steps: int, sample: int) -> dict[str, np.ndarray]:
+    """Per variant, (N, 9) features of every image the protocol needs (each by its fold's
+    predictor; the head's training sample by the predictor of the fold it trains); NaN elsewhere."""
+    n = len(bench.paths)
+    key = hashlib.sha1(json.dumps([bench.paths, steps, sample]).encode()).hexdigest()[:12]
+    file = bench.cache / f"zed-features-{key}.npz"
+    if file.exists():
+        return dict(np.load(file))
+    out = {"clean": np.full((bench.k, n, 9), np.nan, np.float32), "web-eval": np.full((bench.k, n, 9), np.nan, np.float32)}
+    t0 = time.time()
+    for f in range(bench.k):
+        detector = zed_predictor(bench, f, steps)
+        needed = {"clean": np.flatnonzero((bench.fold == f) | zed_fit_sample(bench, f, sample)),
+                  "web-eval": np.flatnonzero(bench.fold == f)}
+        for variant, rows in needed.items():
+            with torch.inference_mode():
+                for j, i in enumerate(rows):
+                    rgb = _variant_image(bench.paths[i], variant)
+                    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 255
+                    out[variant][f, i] = detector.features(x)[0].numpy()
+                    if j % 100 == 0:
+                        print(f"\r  zed features fold {f} {variant}: {j}/{len(rows)}, {time.time() - t0:.0f}s",
+                              end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    np.savez(file, **out)
+    return out
+
+
+def zed_fit_sample(bench: Bench, fold: int, size: int) -> np.ndarray:
+    """Mask of a seeded sample of `size` training images of the other folds (both classes): the
+    head is fitted on it, the real-only density on its reals."""
+    rows = np.flatnonzero(bench.is_train & (bench.fold != fold))
+    keep = np.random.default_rng(fold).choice(rows, min(size, len(rows)), replace=False)
+    return np.isin(np.arange(len(bench.paths)), keep)
+
+
+def zed_oof(candidate: Zed, bench: Bench) -> dict[str, np.ndarray]:
+    n = len(bench.paths)
+    feats = zed_features(bench, candidate.steps, candidate.head_images)
+    oof = {v: np.full(n, np.nan) for v in ("clean", "web-eval")}
+    for f in range(bench.k):
+        fit = zed_fit_sample(bench, f, candidate.head_images)
+        if candidate.real_only:
+            fit &= LABELS == 0
+        scaler = StandardScaler().fit(feats["clean"][f, fit])
+        if candidate.real_only:
+            density = LedoitWolf().fit(scaler.transform(feats["clean"][f, fit]))
+            score = lambda rows: np.log(density.mahalanobis(scaler.transform(rows)))
+        else:
+            head = LogisticRegression(max_iter=1000).fit(scaler.transform(feats["clean"][f, fit]), LABELS[fit])
+            score = lambda rows: head.decision_function(scaler.transform(rows))
+        for variant in oof:
+            oof[variant][bench.fold == f] = score(feats[variant][f, bench.fold == f])
+    return oof
+
+
 def fusion_oof(fusion: Fusion, bench: Bench) -> dict[str, np.ndarray]:
     for part, _ in fusion.parts:
         if part not in bench.results:
@@ -408,7 +527,8 @@ def fusion_oof(fusion: Fusion, bench: Bench) -> dict[str, np.ndarray]:
 def run_protocol(name: str, bench: Bench) -> dict:
     candidate = CANDIDATES[name]
     t0 = time.time()
-    oof_of = {Recipe: recipe_oof, ClipProbe: clip_oof, RealOnly: real_only_oof, Fusion: fusion_oof}[type(candidate)]
+    oof_of = {Recipe: recipe_oof, ClipProbe: clip_oof, RealOnly: real_only_oof, Zed: zed_oof,
+              Fusion: fusion_oof}[type(candidate)]
     oof = oof_of(candidate, bench)
     lin, fold = bench.lin, bench.fold
     per_fold = []
