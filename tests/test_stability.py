@@ -16,7 +16,7 @@ from synthscan.stability import DEFAULT_VARIANTS, VARIANTS, StabilityCheck
 def test_stability_records_each_variant_and_the_spread(image_folder, tiny_model_path):
     files = sorted(str(p) for p in image_folder.glob("*.png"))
     plain = list(Scanner(tiny_model_path).scan_paths(files))
-    checked = list(Scanner(tiny_model_path, stability=True).scan_paths(files))
+    checked = list(Scanner(tiny_model_path, stability=True, stability_margin=float("inf")).scan_paths(files))
     assert sum(r.ok for r in checked) == 3  # and empty.png, an error result, is left alone
     for a, b in zip(plain, checked):
         if not a.ok:
@@ -24,7 +24,11 @@ def test_stability_records_each_variant_and_the_spread(image_folder, tiny_model_
             continue
         assert a.p_fake == b.p_fake  # the image's own score is unchanged
         s = b.stability
-        assert list(s.p_fake) == list(DEFAULT_VARIANTS) and s.original_verdict == a.verdict
+        if a.verdict == "uncertain":  # nothing to check: left as it is
+            assert not s.rescored and s.not_rescored_because == "already uncertain" and s.p_fake == {}
+            assert b.verdict == "uncertain" and s.spread == 0
+            continue
+        assert s.rescored and list(s.p_fake) == list(DEFAULT_VARIANTS) and s.original_verdict == a.verdict
         everything = [a.p_fake, *s.p_fake.values()]
         assert s.spread == pytest.approx(max(everything) - min(everything))
         changed = [v for v, verdict in s.verdicts.items() if verdict != a.verdict]
@@ -75,4 +79,38 @@ def test_scan_cli_stability_variants(good, tiny_model_path):
     unknown = run("scan", *good, "-m", tiny_model_path, "--stability", "--stability-variants", "blur")
     assert unknown.exit_code == 2 and "unknown stability variant" in unknown.output
     alone = run("scan", *good, "-m", tiny_model_path, "--stability-variants", "jpeg90")
-    assert alone.exit_code == 2 and "needs --stability" in alone.output
+    assert alone.exit_code == 2 and "need --stability" in alone.output
+
+
+def test_margin_skips_images_far_outside_the_band(image_folder, tiny_model):
+    """Only images within `margin` logits of the uncertain band are re-scored; the others say why."""
+    tiny_model.info.decision = Decision(threshold=0.5, uncertain_low=0.5, uncertain_high=0.5)
+    images = [__import__("synthscan").io.load_image(str(p)) for p in sorted(image_folder.glob("*.png"))
+              if p.stat().st_size]
+    plain = Scanner(tiny_model).scan_images(images)
+    distance = [abs(np.log(r.p_fake / (1 - r.p_fake))) for r in plain]
+    margin = float(np.median(distance))
+    checked = Scanner(tiny_model, stability=True, stability_margin=margin).scan_images(images)
+    for r, d in zip(checked, distance):
+        assert r.stability.rescored == (d <= margin)
+        if d > margin:
+            assert r.stability.p_fake == {} and f"within {margin:g}" in r.stability.not_rescored_because
+            assert r.stability.stable and r.stability.min == r.stability.max == r.p_fake
+        else:
+            assert list(r.stability.p_fake) == list(DEFAULT_VARIANTS)
+    assert len({r.stability.rescored for r in checked}) == 2  # the median splits them
+    everything = Scanner(tiny_model, stability=True, stability_margin=float("inf")).scan_images(images)
+    assert all(r.stability.rescored for r in everything)
+    with pytest.raises(ValueError, match="margin"):
+        Scanner(tiny_model, stability=True, stability_margin=-1)
+
+
+def test_scan_cli_stability_margin(good, tiny_model_path):
+    r = run("scan", *good, "-m", tiny_model_path, "--stability", "--stability-margin", "0", "--format", "jsonl")
+    assert r.exit_code == 0, r.output
+    records = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    # margin 0: no image is re-scored (none sits exactly on an edge of the band), each says why
+    assert records and all(not rec["stability"]["rescored"] and rec["stability"]["not_rescored_because"]
+                           for rec in records)
+    alone = run("scan", *good, "-m", tiny_model_path, "--stability-margin", "2")
+    assert alone.exit_code == 2 and "need --stability" in alone.output

@@ -57,7 +57,11 @@ class Tile(BaseModel):
 
 
 class Stability(BaseModel):
-    """How the verdict held up when the image was re-scored under re-encodings (`synthscan.stability`)."""
+    """How the verdict held up when the image was re-scored under re-encodings (`synthscan.stability`).
+
+    An image whose verdict is already "uncertain", or whose P(fake) lies far outside the uncertain
+    band, is not re-scored (`rescored` False, `not_rescored_because` says why): its variants are
+    empty and its min, max and spread those of the original alone."""
 
     p_fake: dict[str, float]  # variant name -> P(fake)
     verdicts: dict[str, Verdict]
@@ -65,7 +69,9 @@ class Stability(BaseModel):
     max: float
     spread: float
     original_verdict: Verdict  # before a flip made it "uncertain"
-    stable: bool
+    stable: bool  # no re-scored variant changed the verdict
+    rescored: bool = True
+    not_rescored_because: str | None = None
 
 
 class ScanResult(BaseModel):

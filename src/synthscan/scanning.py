@@ -20,7 +20,7 @@ from synthscan.io import ImageLoadError, LoadedImage, load_image
 from synthscan.io.loading import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from synthscan.provenance.attach import attach_provenance, provenance_sentence
 from synthscan.result import Decision, Notice, ScanResult, Tile
-from synthscan.stability import StabilityCheck
+from synthscan.stability import DEFAULT_MARGIN, StabilityCheck
 
 
 class Scanner:
@@ -38,13 +38,16 @@ class Scanner:
         explain: bool | Mapping[str, Any] = False,
         provenance: bool | Mapping[str, Any] = True,
         stability: bool | list[str] = False,
+        stability_margin: float = DEFAULT_MARGIN,
     ):
         """explain: True, or `synthscan.explain_image` options (methods, maps, maps_dir, target),
         attaches an explanation to each scanned image (`ScanResult.explanation`).
         provenance: True, or `synthscan.provenance.read_provenance` options (show_prompts,
         trust_anchors), reads each file's provenance and fuses it with the pixel verdict; False
         gives the pixel-only verdict.
-        stability: True, or variant names, re-scores each image under re-encodings (`synthscan.stability`)."""
+        stability: True, or variant names, re-scores each image under re-encodings (`synthscan.stability`);
+        stability_margin: only images within this many logits outside the uncertain band are
+        re-scored (math.inf: all but the already uncertain)."""
         self.model = model if isinstance(model, Scorer) else _load_model(model)
         decision = self.model.info.decision
         self.decision: Decision = decision if threshold is None else decision.with_threshold(threshold)
@@ -58,7 +61,8 @@ class Scanner:
         self.provenance_options: dict[str, Any] | None = (
             None if provenance is False else {"max_bytes": max_bytes} | ({} if provenance is True else dict(provenance))
         )
-        self.stability = StabilityCheck(self, None if stability is True else stability) if stability else None
+        self.stability = (StabilityCheck(self, None if stability is True else stability, stability_margin)
+                          if stability else None)
 
     def _load(self, path: str) -> tuple[LoadedImage | ImageLoadError, float]:
         start = time.perf_counter()
@@ -93,8 +97,10 @@ class Scanner:
         scores = dict(zip(images, self.model.score_many([im.rgb for im in images.values()],
                                                          batch_size=self.batch_size, decision=self.decision)))
         seconds_per_tile = (time.perf_counter() - start) / max(1, sum(len(s.boxes) for s in scores.values()))
-        if self.stability is not None:  # the chunk's re-encoded variants, batched together
-            variants = dict(zip(images, self.stability.score(list(images.values()))))
+        variants: dict[int, list[ScanResult]] = {}
+        if self.stability is not None:  # the re-encoded variants of the chunk's images that need them, batched
+            near = [i for i, s in scores.items() if self.stability.skip_reason(s.p_fake, s.verdict) is None]
+            variants = dict(zip(near, self.stability.score([images[i] for i in near])))
 
         for i, (path, (item, load_seconds)) in enumerate(loaded):
             if isinstance(item, ImageLoadError):
@@ -125,7 +131,7 @@ class Scanner:
                 tile_scores=[Tile(box=box, p_fake=p) for box, p in zip(score.boxes, score.tile_p_fake)],
             )
             if self.stability is not None:  # before provenance: fusion starts from the checked pixel verdict
-                self.stability.apply(item, result, variants[i])
+                self.stability.apply(item, result, variants.get(i))
             attach_provenance(result, item, self.provenance_options)
             if self.explain_options is not None:  # after provenance: the narrative tells what decided
                 self._explain(item, score, result)
@@ -166,6 +172,7 @@ def scan(
 
     inputs = [str(paths)] if isinstance(paths, (str, Path)) else [str(p) for p in paths]
     scanner_options = {k: options.pop(k) for k in list(options) if k in {"threshold", "batch_size", "workers", "max_pixels",
-                                                                         "max_bytes", "explain", "provenance", "stability"}}
+                                                                         "max_bytes", "explain", "provenance", "stability",
+                                                                         "stability_margin"}}
     scanner = Scanner(model, **scanner_options)
     return list(scanner.scan_paths(iter_image_paths(inputs, **options)))

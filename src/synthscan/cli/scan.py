@@ -82,8 +82,9 @@ def scan(
                                      "(C2PA, EXIF/XMP/IPTC, generation parameters, watermarks)."),
     show_prompts: bool = SHOW_PROMPTS_OPTION,
     c2pa_trust: Path = TRUST_OPTION,
-    stability: bool = typer.Option(False, "--stability", help="Re-score after a 0.75x resize and a 5 px crop shift; a verdict either changes becomes uncertain (about 3x the time)."),
+    stability: bool = typer.Option(False, "--stability", help="Re-score images near the uncertain band after a 0.75x resize and a 5 px crop shift; a verdict either changes becomes uncertain (each re-scored image costs two more passes of the model)."),
     stability_variants: str = typer.Option(None, "--stability-variants", help="With --stability: comma-separated re-encodings instead of those two, from jpeg90, resize0.75, shift5, webp80 (each costs one more scan)."),
+    stability_margin: float = typer.Option(None, "--stability-margin", help="With --stability: re-score only images whose P(fake) lies within this many logits outside the uncertain band (default: see `synthscan.stability`; inf: every image not already uncertain)."),
     runtime: str = typer.Option("torch", help="torch, or onnx: score with onnxruntime (--model: a `synthscan export` folder)."),
     engine: str = typer.Option("local", help="local, or ray: scan on a Ray cluster into Parquet shards in --out (a folder)."),
     ray_address: str = typer.Option(None, help="With --engine ray: auto, ray://HOST:10001 (default: start Ray locally)."),
@@ -95,6 +96,7 @@ def scan(
     """
     from synthscan.io import iter_image_paths, read_list_file
     from synthscan.scanning import Scanner
+    from synthscan.stability import DEFAULT_MARGIN
 
     err = Console(stderr=True)
     if engine == "ray":
@@ -124,8 +126,8 @@ def scan(
         raise typer.BadParameter("--resume needs --out")
     if not explain and (maps_dir or clip or clip_thresholds or narrator != "template"):
         raise typer.BadParameter("--maps-dir, --narrator, --clip and --clip-thresholds need --explain")
-    if stability_variants and not stability:
-        raise typer.BadParameter("--stability-variants needs --stability")
+    if (stability_variants or stability_margin is not None) and not stability:
+        raise typer.BadParameter("--stability-variants and --stability-margin need --stability")
     inputs = list(paths or [])
     passed_over: list[str] = []  # files a folder walk skipped for their extension
     sources = itertools.chain(iter_image_paths(inputs, include=include, exclude=exclude, sniff=sniff,
@@ -151,7 +153,8 @@ def scan(
         variants = [v.strip() for v in stability_variants.split(",")] if stability_variants else True
         scanner = Scanner(model, threshold=threshold, batch_size=batch_size, workers=workers,
                           max_pixels=max_pixels, max_bytes=max_bytes, explain=explain and options,
-                          provenance=provenance, stability=stability and variants)
+                          provenance=provenance, stability=stability and variants,
+                          stability_margin=DEFAULT_MARGIN if stability_margin is None else stability_margin)
     except (FileNotFoundError, KeyError, ValueError, ImportError) as exc:
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(ExitCode.USAGE) from None
