@@ -464,7 +464,8 @@ def zed_features(bench: Bench, steps: int, sample: int) -> dict[str, np.ndarray]
     """Per variant, (N, 9) features of every image the protocol needs (each by its fold's
     predictor; the head's training sample by the predictor of the fold it trains); NaN elsewhere."""
     n = len(bench.paths)
-    key = hashlib.sha1(json.dumps([bench.paths, steps, sample]).encode()).hexdigest()[:12]
+    key = hashlib.sha1(json.dumps([bench.paths, steps, sample, ZedStyleConfig().model_dump(mode="json")])
+                       .encode()).hexdigest()[:12]
     file = bench.cache / f"zed-features-{key}.npz"
     if file.exists():
         return dict(np.load(file))
