@@ -129,12 +129,6 @@ class ZedStyleDetector(Detector):
     def trainable_parameters(self):
         return [*self.feature_norm.parameters(), *self.head.parameters()]
 
-    def train(self, mode: bool = True):
-        super().train(mode)
-        if not any(p.requires_grad for p in self.predictor.parameters()):
-            self.predictor.eval()  # frozen after stage 1
-        return self
-
     # --- stage 2: coding-cost features -> logit ------------------------------------------------
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
