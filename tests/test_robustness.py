@@ -76,7 +76,9 @@ def test_sweep_rows_match_scanning_the_perturbed_images(tmp_path, tiny_model_pat
     ys = [s.y for s in samples]
     from synthscan.evaluate.metrics import binary_metrics
 
-    assert sweep.row("tiny-npr", "clean").metrics == binary_metrics(ys, [r.p_fake for r in clean], 0.5)
+    # float noise only: the sweep and the scan batch the images differently (1e-7 seen on an AMD EPYC)
+    assert sweep.row("tiny-npr", "clean").metrics == pytest.approx(binary_metrics(ys, [r.p_fake for r in clean], 0.5),
+                                                                   abs=1e-5)
     # the jpeg row is exactly the model on JPEG-75 copies
     from synthscan.data.augment import jpeg
     from synthscan.io import load_image

@@ -34,6 +34,9 @@ class OnnxModel(Scorer):
         self._policy = InputPolicy.model_validate(self.info.config["input"])
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads  # 0: onnxruntime's default (one per core)
+        # Exact INT8 products on CPUs without VNNI: an export of the default model holds the
+        # quantised CLIP tower, which otherwise saturates there (see detectors/clip_onnx.py).
+        options.add_session_config_entry("session.x64quantprecision", "1")
         self.session = ort.InferenceSession(str(json_path.with_name(self.onnx["file"])), options,
                                             providers=["CPUExecutionProvider"])
 
