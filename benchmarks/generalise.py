@@ -172,7 +172,9 @@ class Zed:
     and their gap at 3 levels, over the whole image). A seeded sample of `head_images` training
     images of the other folds is scored too. real_only: the score is the log Mahalanobis distance
     to a Gaussian of the sample's reals' features (no fakes anywhere, ZED's setting); otherwise a
-    logistic regression on the features, fitted on the whole sample."""
+    logistic regression on the features, fitted on the whole sample. The predictor was trained on
+    those reals too, so they cost it slightly fewer bits than unseen photos would. The protocol
+    scores the whole image at once; the detector averages tiles of 128 px."""
 
     real_only: bool = True
     steps: int = 1000
