@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 from typing import Any
 
 import numpy as np
+from scipy.special import logit
 
 from synthscan.evaluate.perturb import jpeg, resize, webp
 from synthscan.io import LoadedImage
@@ -80,7 +80,8 @@ class StabilityCheck:
             return "already uncertain"
         d = self.decision
         edge = d.uncertain_high if p_fake > d.uncertain_high else d.uncertain_low
-        distance = abs(logit(p_fake) - logit(edge))
+        p, e = np.clip([p_fake, edge], 1e-7, 1 - 1e-7)  # a probability of 0 or 1 has an infinite logit
+        distance = abs(float(logit(p) - logit(e)))
         if distance > self.margin:
             return (f"P(fake) {p_fake:.4f} is {distance:.1f} logits outside the uncertain band; "
                     f"images within {self.margin:g} are re-scored")
@@ -121,8 +122,3 @@ class StabilityCheck:
                 message=f"{result.verdict} ({result.p_fake:.2f}) changes under re-encoding: {listed}; reported as uncertain",
             ))
             result.verdict = "uncertain"
-
-
-def logit(p: float) -> float:
-    p = min(max(p, 1e-7), 1 - 1e-7)
-    return math.log(p / (1 - p))
