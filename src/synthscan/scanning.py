@@ -113,6 +113,10 @@ class Scanner:
                 warnings.append(Notice(code="upscaled", message=f"smaller than the {policy.crop_size}px crop: upscaled"))
             if score.padded:
                 warnings.append(Notice(code="padded", message=f"smaller than the {policy.crop_size}px crop: mirror-padded"))
+            if score.scored_by:
+                warnings.append(Notice(code="jpeg-recompressed", message=(
+                    f"last saved as JPEG at about quality {score.jpeg_quality}: scored by {score.scored_by}, "
+                    "the model's head for re-compressed images (trained on re-compressed copies)")))
             result = ScanResult(
                 path=path,
                 sha256=item.sha256,

@@ -159,6 +159,8 @@ class CalibratedModel(Scorer):
         self.info.config = self.detector.config.model_dump(mode="json")
         json_path = stem.with_suffix(".json")
         json_path.write_text(self.info.model_dump_json(indent=2) + "\n")
+        if self.recompressed_scorer is not None and self.info.recompressed is not None:  # it is loaded from beside this file
+            self.recompressed_scorer.save(stem.parent / self.info.recompressed.model)
         return json_path
 
     @classmethod
@@ -173,4 +175,7 @@ class CalibratedModel(Scorer):
         detector = detector_cls(detector_cls.Config.model_validate(info.config))
         state = load_file(str(json_path.with_suffix(".safetensors")), device=map_location)
         detector.load_state_dict(state)
-        return cls(detector, info)
+        model = cls(detector, info)
+        if info.recompressed is not None:  # the head for re-compressed images lives next to this file
+            model.recompressed_scorer = cls.load(json_path.with_name(f"{info.recompressed.model}.json"), map_location)
+        return model

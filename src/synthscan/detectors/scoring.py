@@ -4,11 +4,14 @@
 asks the subclass for their raw logits (`tile_logits`), averages them per image, calibrates the
 mean (`Calibration.apply`) and applies the decision. `CalibratedModel` (detectors/base.py)
 supplies the logits from a torch detector; `OnnxModel` (runtime/onnx_model.py) from
-onnxruntime, so a worker that scores ONNX exports never imports torch.
+onnxruntime, so a worker that scores ONNX exports never imports torch. A model may name a second
+head for images last saved as JPEG below a quality (`RecompressedRoute`); `score_many` sends
+those images there.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -17,6 +20,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 from scipy.special import expit
 
+from synthscan.detectors.jpeg_history import estimate_jpeg_quality
 from synthscan.detectors.policy import InputPolicy
 from synthscan.detectors.tiling import make_tiles
 from synthscan.result import Decision, Verdict
@@ -50,6 +54,16 @@ class Calibration(BaseModel):
         return expit(self.scale * x + self.bias)
 
 
+class RecompressedRoute(BaseModel):
+    """Images last JPEG-saved below `below_quality` (estimated from their pixels,
+    `synthscan.detectors.jpeg_history`) are scored by `model`, a head trained on re-compressed
+    copies: JPEG re-compression moves a fake's score towards "real" far more than a real photo's,
+    so the original-quality head calls most re-posted fakes real."""
+
+    model: str  # the file stem of a model saved next to this one (same folder)
+    below_quality: int = 93
+
+
 class ModelInfo(BaseModel):
     """What is saved next to the weights (the `.json` half of a model)."""
 
@@ -61,6 +75,7 @@ class ModelInfo(BaseModel):
     calibration: Calibration = Field(default_factory=Calibration)
     decision: Decision = Field(default_factory=Decision)
     training: dict[str, Any] = Field(default_factory=dict)
+    recompressed: RecompressedRoute | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +90,8 @@ class ImageScore:
     raw_logit: float | None = None  # mean raw tile logit (what calibration is fitted on); None if unknown
     padded: bool = False
     upscaled: bool = False
+    jpeg_quality: int | None = None  # estimated quality of the last JPEG save, when the model routes by it
+    scored_by: str | None = None  # the routed-to model's name, when not the model itself
 
 
 class Scorer:
@@ -82,6 +99,7 @@ class Scorer:
     `tile_logits`. Subclasses: `CalibratedModel` (torch), `OnnxModel` (onnxruntime)."""
 
     info: ModelInfo
+    recompressed_scorer: "Scorer | None" = None  # see `RecompressedRoute`; loaded with the model
 
     @property
     def name(self) -> str:
@@ -108,12 +126,21 @@ class Scorer:
         return self.score_many([rgb], decision=decision)[0]
 
     def score_many(
-        self, images: Sequence[np.ndarray], *, batch_size: int = 32, decision: Decision | None = None
+        self, images: Sequence[np.ndarray], *, batch_size: int = 32, decision: Decision | None = None,
+        route: bool = True,
     ) -> list[ImageScore]:
         """Score images, tiles of several images sharing batches (`synthscan.detectors.tiling`):
         the image's P(fake) is the calibrated mean of its tiles' raw logits, and its verdict is
-        `decision` (default: the model's own) applied to it."""
-        decision = decision or self.info.decision
+        `decision` (default: the model's own) applied to it.
+
+        A model with a `recompressed` route sends images last JPEG-saved below its quality to that
+        head, with that head's own decision unless `decision` overrides the model's; `route=False`
+        scores every image with the model's own head (what its calibration is refitted on)."""
+        if route and self.recompressed_scorer is not None:
+            return self._score_routed(images, batch_size, decision)
+        return self._score_direct(images, batch_size, decision or self.info.decision)
+
+    def _score_direct(self, images: Sequence[np.ndarray], batch_size: int, decision: Decision) -> list[ImageScore]:
         tiles = [make_tiles(rgb, self.input_policy) for rgb in images]
         if not tiles:
             return []
@@ -129,3 +156,15 @@ class Scorer:
                 tile_p_fake=self.probability(raw).tolist(), raw_logit=mean, padded=t.padded, upscaled=t.upscaled,
             ))
         return scores
+
+    def _score_routed(self, images: Sequence[np.ndarray], batch_size: int, decision: Decision | None) -> list[ImageScore]:
+        route, head = self.info.recompressed, self.recompressed_scorer
+        qualities = [estimate_jpeg_quality(rgb) for rgb in images]
+        to_head = [q is not None and q < route.below_quality for q in qualities]
+        overridden = decision is not None and decision != self.info.decision
+        direct = iter(self._score_direct([im for im, h in zip(images, to_head) if not h], batch_size,
+                                         decision or self.info.decision))
+        routed = iter(head.score_many([im for im, h in zip(images, to_head) if h], batch_size=batch_size,
+                                      decision=decision if overridden else None))
+        return [dataclasses.replace(next(routed), jpeg_quality=q, scored_by=head.name) if h
+                else dataclasses.replace(next(direct), jpeg_quality=q) for q, h in zip(qualities, to_head)]

@@ -2,6 +2,8 @@
 
 Layout of an export folder: `<name>.onnx` and `<name>.json` (the model's `ModelInfo` with an added
 `onnx` block saying what the graph takes). `synthscan.runtime.onnx_model.load_onnx_model` reads it.
+A model that routes re-compressed images to a second head (`ModelInfo.recompressed`) is exported
+with that head, into the same folder.
 
 - Networks go through `torch.onnx.export` (TorchScript exporter, dynamic
   batch axis): the graph maps tiles (N, 3, H, W) in [0, 1] to raw logits (N,). Tested with npr;
@@ -35,12 +37,13 @@ ML_OPSET = 3  # TreeEnsembleRegressor with float64 thresholds (`nodes_values_as_
 IR_VERSION = 8  # onnx 1.23 writes IR 14 by default; onnxruntime 1.22 reads up to 10
 
 
-def export_onnx(model: str | Path | CalibratedModel, out_dir: str | Path) -> Path:
-    """Write `<out_dir>/<name>.onnx` and `<name>.json`; returns the JSON path."""
+def export_onnx(model: str | Path | CalibratedModel, out_dir: str | Path, stem: str | None = None) -> Path:
+    """Write `<out_dir>/<stem>.onnx` and `<stem>.json` (stem: the model's name); returns the JSON path."""
     model = load_model(model)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    onnx_path = out_dir / f"{model.name}.onnx"
+    stem = stem or model.name
+    onnx_path = out_dir / f"{stem}.onnx"
     if model.info.detector == "clip-blocks":
         graph_input, extra = "tiles", {"one_at_a_time": True}
         tmp = onnx_path.with_name(f".{onnx_path.name}.tmp")
@@ -56,10 +59,12 @@ def export_onnx(model: str | Path | CalibratedModel, out_dir: str | Path) -> Pat
         graph_input = "tiles"
         _export_network(model, onnx_path)
         extra = {}
+    if model.recompressed_scorer is not None:  # its head for re-compressed images goes along, same folder
+        export_onnx(model.recompressed_scorer, out_dir, stem=model.info.recompressed.model)
     record = model.info.model_dump(mode="json")
     record["config"] = model.detector.config.model_dump(mode="json")
     record["onnx"] = {"file": onnx_path.name, "input": graph_input, "opset": OPSET, **extra}
-    return write_text_atomic(out_dir / f"{model.name}.json", json.dumps(record, indent=2) + "\n")
+    return write_text_atomic(out_dir / f"{stem}.json", json.dumps(record, indent=2) + "\n")
 
 
 def _export_network(model: CalibratedModel, path: Path) -> None:

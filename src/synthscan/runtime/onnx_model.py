@@ -39,6 +39,8 @@ class OnnxModel(Scorer):
         options.add_session_config_entry("session.x64quantprecision", "1")
         self.session = ort.InferenceSession(str(json_path.with_name(self.onnx["file"])), options,
                                             providers=["CPUExecutionProvider"])
+        if self.info.recompressed is not None:  # exported next to this one (see onnx_export)
+            self.recompressed_scorer = OnnxModel(json_path.with_name(f"{self.info.recompressed.model}.json"), threads)
 
     @property
     def input_policy(self) -> InputPolicy:
@@ -62,6 +64,12 @@ def load_onnx_model(model: str | Path, threads: int = 0) -> OnnxModel:
     path = Path(model)
     if path.is_dir():
         found = [p for p in sorted(path.glob("*.json")) if p.with_suffix(".onnx").exists()]
+        heads = set()
+        for p in found:  # a routed model's second head is exported beside it: the folder's model is the router
+            route = json.loads(p.read_text()).get("recompressed")
+            if route:
+                heads.add(route["model"])
+        found = [p for p in found if p.stem not in heads]
         if len(found) != 1:
             raise FileNotFoundError(f"{path} holds {len(found)} ONNX exports; name one of its .json files")
         path = found[0]

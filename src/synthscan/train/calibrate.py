@@ -32,8 +32,11 @@ from synthscan.train.trainer import load_rgb
 
 
 def image_logits(model: CalibratedModel, samples: list[Sample], batch_size: int = 64) -> np.ndarray:
-    """Raw image logits (mean of the tiles'), what every calibration is fitted on."""
-    return np.array([s.raw_logit for s in model.score_many([load_rgb(s.path) for s in samples], batch_size=batch_size)])
+    """Raw image logits (mean of the tiles'), what every calibration is fitted on: always the model's
+    own head's, also for images a routed model would send to its re-compressed head (that head keeps
+    its own calibration)."""
+    images = [load_rgb(s.path) for s in samples]
+    return np.array([s.raw_logit for s in model.score_many(images, batch_size=batch_size, route=False)])
 
 
 def fit_decision(model: CalibratedModel, logits: np.ndarray, y: np.ndarray, *, method: Method = "platt",
