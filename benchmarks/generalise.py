@@ -59,7 +59,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image, ImageFilter
 from safetensors.torch import load_file, save_file
+from scipy.special import logit
 from sklearn.covariance import LedoitWolf
 from sklearn.decomposition import PCA
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -68,10 +70,12 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from synthscan.data.augment import jpeg, web_copy
+from synthscan.data.augment import gaussian_blur, jpeg, web_copy
 from synthscan.data.datasets import read_manifest
 from synthscan.detectors.base import CalibratedModel, Calibration, ModelInfo
 from synthscan.detectors.clip_blocks import ClipBlocksConfig, ClipBlocksDetector
+from synthscan.detectors.jpeg_history import estimate_jpeg_quality
+from synthscan.detectors.scoring import RecompressedRoute
 from synthscan.detectors.texture_features import tile_features
 from synthscan.detectors.texture_gbm import TextureGBMConfig, TextureGBMDetector
 from synthscan.detectors.tiling import make_tiles
@@ -133,8 +137,16 @@ class ClipProbe:
     balanced: bool = False
     web_copies: bool = False  # also train on one web copy of every training image (both classes)
     jpeg_copies: bool = False  # also train on one JPEG 60-95 copy of every training image (both classes)
+    # also train on one re-post copy of every training image: a mild filter (an unsharp mask as
+    # platforms apply, a slight blur, or none) and then JPEG 60-95 (both classes)
+    repost_copies: bool = False
     native: bool = False  # a 224 px crop of the native pixels (upscaled only when smaller), not the resized image
     jpeg_quality: int | None = None  # re-encode every input at this JPEG quality first (InputPolicy.jpeg_quality)
+    # Measured on JPEG 60-95 copies of the held-out images (its "clean" columns): the head a Routed
+    # candidate gives the images it finds re-compressed. Trained only on such copies of the training
+    # images, unless jpeg_copies or web_copies add them to the clean images.
+    recompressed: bool = False
+    train_on: tuple[str, ...] = ()  # these image variants instead of the ones the flags above give
     notes: str = ""
 
     def config(self) -> ClipBlocksConfig:
@@ -147,7 +159,17 @@ class ClipProbe:
 
     def train_variants(self) -> tuple[str, ...]:
         """The image variants whose tokens the probe is trained on."""
-        return ("clean",) + (("web-train",) if self.web_copies else ()) + (("jpeg-train",) if self.jpeg_copies else ())
+        if self.train_on:
+            return self.train_on
+        if self.recompressed and not (self.jpeg_copies or self.web_copies or self.repost_copies):
+            return ("jpeg-train",)
+        return ("clean",) + (("web-train",) if self.web_copies else ()) + (("jpeg-train",) if self.jpeg_copies else ()) \
+            + (("repost-train",) if self.repost_copies else ())
+
+    @property
+    def eval_variant(self) -> str:
+        """The variant of the held-out images its "clean" columns (and its threshold) are measured on."""
+        return "jpeg-train" if self.recompressed else "clean"
 
 
 @dataclass(frozen=True)
@@ -183,6 +205,22 @@ class Zed:
 
 
 @dataclass(frozen=True)
+class Routed:
+    """Two candidates, one per JPEG history: an image whose pixels show a last JPEG save below
+    `below_quality` (`synthscan.detectors.jpeg_history`, the shipped router) goes to `recompressed`
+    (a `ClipProbe(recompressed=True)`), every other image to `original`. Each part keeps its own
+    3%-FPR threshold, both taken from the other folds' out-of-fold reals (the original part's on
+    clean images, the recompressed part's on JPEG copies): a routed image's logit is moved by the
+    difference of the two, so one threshold compares both. synthbench's images are JPEG 95, so
+    clean images stay with `original`; web copies saved as JPEG 70-90 go to `recompressed`."""
+
+    original: str
+    recompressed: str
+    below_quality: int = 93
+    notes: str = ""
+
+
+@dataclass(frozen=True)
 class Fusion:
     """A weighted sum of other candidates' out-of-fold logits, each divided by its std."""
 
@@ -205,6 +243,32 @@ CANDIDATES = {
     "clip-blocks-native": ClipProbe(native=True, notes="clip-blocks on a 224 px crop of the native pixels, not the resized image"),
     "clip-blocks-jpeg-aug": ClipProbe(jpeg_copies=True, notes="clip-blocks + one JPEG copy (quality 60-95, no resize) "
                                                               "of each training image"),
+    "clip-blocks-recompressed": ClipProbe(recompressed=True, notes="clip-blocks trained only on one JPEG 60-95 copy of "
+                                          "each training image; its clean columns are JPEG 60-95 copies of the held-out "
+                                          "images (the head for re-compressed images)"),
+    "clip-blocks-jpeg-aug-recompressed": ClipProbe(jpeg_copies=True, recompressed=True, notes=(
+        "clip-blocks-jpeg-aug (clean + one JPEG 60-95 copy of each training image); its clean columns are JPEG "
+        "60-95 copies of the held-out images")),
+    "clip-blocks-repost-recompressed": ClipProbe(repost_copies=True, recompressed=True, notes=(
+        "clip-blocks + one re-post copy (unsharp mask, slight blur or neither, then JPEG 60-95) of each training "
+        "image; its clean columns are JPEG 60-95 copies of the held-out images")),
+    "clip-blocks-recompressed-C0.03": ClipProbe(recompressed=True, C=0.03, notes="clip-blocks-recompressed, C 0.03"),
+    "clip-blocks-recompressed-C0.3": ClipProbe(recompressed=True, C=0.3, notes="clip-blocks-recompressed, C 0.3"),
+    "clip-blocks-repost-only-recompressed": ClipProbe(recompressed=True, train_on=("repost-train",), notes=(
+        "clip-blocks trained only on one re-post copy (unsharp mask, slight blur or neither, then JPEG 60-95) of each "
+        "training image; its clean columns are JPEG 60-95 copies of the held-out images")),
+    "clip-blocks-jpeg-repost-recompressed": ClipProbe(recompressed=True, train_on=("jpeg-train", "repost-train"), notes=(
+        "clip-blocks trained on one JPEG 60-95 copy and one re-post copy of each training image (no clean images); "
+        "its clean columns are JPEG 60-95 copies of the held-out images")),
+    "clip-blocks-routed-repost": Routed("clip-blocks", "clip-blocks-repost-recompressed", notes=(
+        "clip-blocks, but images last saved as JPEG below quality 93 go to clip-blocks-repost-recompressed")),
+    "clip-blocks-routed-aug": Routed("clip-blocks", "clip-blocks-jpeg-aug-recompressed", notes=(
+        "clip-blocks, but images last saved as JPEG below quality 93 go to clip-blocks-jpeg-aug-recompressed")),
+    "clip-blocks-routed": Routed("clip-blocks", "clip-blocks-jpeg-repost-recompressed", notes=(
+        "clip-blocks, but images last saved as JPEG below quality 93 (read from their pixels) go to "
+        "clip-blocks-jpeg-repost-recompressed, at its own 3%-FPR threshold (the shipped default)")),
+    "clip-blocks-routed-jpeg": Routed("clip-blocks", "clip-blocks-recompressed", notes=(
+        "clip-blocks, but images last saved as JPEG below quality 93 go to clip-blocks-recompressed")),
     "clip-blocks-jpeg75": ClipProbe(jpeg_quality=75, notes="clip-blocks on every input re-encoded as JPEG 75 first, "
                                                             "in training and in use (so re-posts keep their score)"),
     "clip-real-only": RealOnly(notes="real photos only: Gaussian density of PCA-128 CLIP block tokens, "
@@ -244,6 +308,15 @@ def _variant_image(path: str, variant: str) -> np.ndarray:
     if variant == "jpeg-train":  # re-compression only, no resize: JPEG at quality 60-95
         rng = np.random.default_rng([3, zlib.crc32(path.encode())])
         return jpeg(rgb, int(rng.integers(60, 96)))
+    if variant == "repost-train":  # a platform's filter, then JPEG 60-95; no resize
+        rng = np.random.default_rng([4, zlib.crc32(path.encode())])
+        kind, quality = rng.integers(3), int(rng.integers(60, 96))
+        if kind == 0:
+            rgb = np.asarray(Image.fromarray(rgb).filter(ImageFilter.UnsharpMask(
+                radius=float(rng.uniform(0.5, 2.0)), percent=int(rng.integers(30, 151)), threshold=int(rng.integers(0, 4)))))
+        elif kind == 1:
+            rgb = gaussian_blur(rgb, float(rng.uniform(0.3, 1.0)))
+        return jpeg(rgb, quality)
     seed = {"web-train": 2, "web-eval": 1}[variant]
     scale, quality = ((0.5, 1.5), (60, 100)) if variant == "web-train" else ((0.5, 1.0), (70, 90))
     rng = np.random.default_rng([seed, zlib.crc32(path.encode())])
@@ -394,17 +467,54 @@ def probe_tokens(probe: ClipProbe, bench: Bench, train_mask: np.ndarray, tokens:
 
 
 def clip_oof(probe: ClipProbe, bench: Bench) -> dict[str, np.ndarray]:
-    variants = ("web-eval",) + probe.train_variants()
+    variants = dict.fromkeys(("web-eval", probe.eval_variant) + probe.train_variants())
     tokens = {v: clip_tokens(bench.paths, v, bench.cache, probe.config()) for v in variants}
     oof = {v: np.full(len(bench.samples), np.nan) for v in ("clean", "web-eval")}
+    sources = {"clean": probe.eval_variant, "web-eval": "web-eval"}
     for f in range(bench.k):
         train_mask = bench.is_train & (bench.fold != f)
         detector = ClipBlocksDetector(probe.config())
         x, y, w = probe_tokens(probe, bench, train_mask, tokens)
         detector.fit_tokens(x, y, sample_weight=w)
         for variant in oof:
-            oof[variant][bench.fold == f] = detector.head_logits(tokens[variant][bench.fold == f]).numpy()
+            oof[variant][bench.fold == f] = detector.head_logits(tokens[sources[variant]][bench.fold == f]).numpy()
     return oof
+
+
+def jpeg_qualities(bench: Bench, variant: str) -> np.ndarray:
+    """The router's estimate per image of `variant` (0 where it finds no JPEG history), cached."""
+    key = hashlib.sha1(json.dumps([bench.paths, variant]).encode()).hexdigest()[:12]
+    file = bench.cache / f"jpeg-quality-{variant}-{key}.npy"
+    if file.exists():
+        return np.load(file)
+    t0 = time.time()
+    with ThreadPoolExecutor(2) as pool:
+        out = np.array(list(pool.map(lambda p: estimate_jpeg_quality(_variant_image(p, variant)) or 0, bench.paths)))
+    print(f"  jpeg history of {variant}: {time.time() - t0:.0f}s", file=sys.stderr)
+    bench.cache.mkdir(parents=True, exist_ok=True)
+    np.save(file, out)
+    return out
+
+
+def routed_oof(routed: Routed, bench: Bench) -> dict[str, np.ndarray]:
+    for part in (routed.original, routed.recompressed):
+        if part not in bench.results:
+            bench.results[part] = run_protocol(part, bench)
+    original, recompressed = bench.results[routed.original]["oof"], bench.results[routed.recompressed]["oof"]
+    reals = LABELS == 0
+    out = {}
+    for variant in ("clean", "web-eval"):
+        q = jpeg_qualities(bench, variant)
+        to_head = (q > 0) & (q < routed.below_quality)
+        print(f"  {routed.recompressed} scores {to_head.mean():.1%} of the {variant} images", file=sys.stderr)
+        logits = original[variant].copy()
+        for f in range(bench.k):
+            others = (bench.fold != f) & reals
+            shift = fpr_threshold(original["clean"][others]) - fpr_threshold(recompressed["clean"][others])
+            moved = to_head & (bench.fold == f)
+            logits[moved] = recompressed[variant][moved] + shift
+        out[variant] = logits
+    return out
 
 
 def real_only_oof(model: RealOnly, bench: Bench) -> dict[str, np.ndarray]:
@@ -531,7 +641,7 @@ def run_protocol(name: str, bench: Bench) -> dict:
     candidate = CANDIDATES[name]
     t0 = time.time()
     oof_of = {Recipe: recipe_oof, ClipProbe: clip_oof, RealOnly: real_only_oof, Zed: zed_oof,
-              Fusion: fusion_oof}[type(candidate)]
+              Fusion: fusion_oof, Routed: routed_oof}[type(candidate)]
     oof = oof_of(candidate, bench)
     lin, fold = bench.lin, bench.fold
     per_fold = []
@@ -569,7 +679,7 @@ def fit_for_shipping(name: str, bench: Bench):
         tokens = {v: clip_tokens(bench.paths, v, bench.cache, candidate.config()) for v in candidate.train_variants()}
         summary = detector.fit_tokens(*probe_tokens(candidate, bench, train, tokens))
         return detector, summary | {"balanced": candidate.balanced, "web_copies": candidate.web_copies,
-                                    "jpeg_copies": candidate.jpeg_copies}
+                                    "jpeg_copies": candidate.jpeg_copies, "repost_copies": candidate.repost_copies}
     if not isinstance(candidate, Recipe):
         raise SystemExit(f"--ship: {name} is a {type(candidate).__name__}, which has no single detector to save")
     feats = {v: features(bench.paths, v, candidate.features, bench.cache)
@@ -582,25 +692,40 @@ def fit_for_shipping(name: str, bench: Bench):
     return detector, {"web_copies": candidate.web_copies, "balanced": candidate.balanced}
 
 
-def ship(name: str, result: dict, bench: Bench, out: Path, version: str, record: dict):
+def ship(name: str, result: dict, bench: Bench, out: Path, version: str, record: dict, align_to: Path | None = None):
     """Fit on every train-split image; calibrate and set the threshold from the pooled out-of-fold
     scores: Platt on the out-of-fold logits, threshold at 3% FPR on the out-of-fold reals, uncertain
-    band where out-of-fold error exceeds 10%."""
+    band where out-of-fold error exceeds 10%.
+
+    align_to (a model JSON): the head is a second head of that model, so it takes that model's
+    decision (threshold and band), and its Platt bias is moved so that its own 3%-FPR point falls
+    on that threshold. Every image of the routed model is then judged by one decision, which is what
+    sweeps, reports and users compare `p_fake` with."""
     t0 = time.time()
     detector, summary = fit_for_shipping(name, bench)
     seconds = round(time.time() - t0, 1)
     oof = result["oof"]["clean"]
     scale, bias = fit_platt(oof, LABELS)
-    p = apply_platt(oof, scale, bias)
-    threshold = float(apply_platt(np.array([result["pooled_threshold_logit"]]), scale, bias)[0])
-    low, high = choose_uncertain_band(LABELS, p, threshold, max_error=0.10)
+    rules = {"threshold_rule": f"{TARGET_FPR:.0%} FPR on out-of-fold reals",
+             "uncertain_band_rule": "narrowest band outside which out-of-fold error <= 10%"}
+    if align_to is None:
+        p = apply_platt(oof, scale, bias)
+        threshold = float(apply_platt(np.array([result["pooled_threshold_logit"]]), scale, bias)[0])
+        low, high = choose_uncertain_band(LABELS, p, threshold, max_error=0.10)
+        decision = Decision(threshold=round(threshold, 4), uncertain_low=round(low, 4), uncertain_high=round(high, 4))
+    else:
+        decision = ModelInfo.model_validate_json(align_to.read_text()).decision
+        move = float(logit(decision.threshold) - (scale * result["pooled_threshold_logit"] + bias))
+        bias += move
+        p = apply_platt(oof, scale, bias)
+        threshold, low, high = decision.threshold, decision.uncertain_low, decision.uncertain_high
+        rules = {"threshold_rule": f"{TARGET_FPR:.0%} FPR on out-of-fold reals, placed on {align_to.stem}'s threshold "
+                                   f"by moving the Platt bias by {move:+.4f}",
+                 "uncertain_band_rule": f"{align_to.stem}'s band"}
     info = ModelInfo(detector=detector.name, name=out.name, version=version,
                      calibration=Calibration(scale=scale, bias=bias, fitted_on="leave-lineage-out out-of-fold scores"),
-                     decision=Decision(threshold=round(threshold, 4), uncertain_low=round(low, 4),
-                                       uncertain_high=round(high, 4)),
-                     training={**record, **summary, "seconds": seconds, "train_images": int(bench.is_train.sum()),
-                               "threshold_rule": f"{TARGET_FPR:.0%} FPR on out-of-fold reals",
-                               "uncertain_band_rule": "narrowest band outside which out-of-fold error <= 10%",
+                     decision=decision,
+                     training={**record, **summary, "seconds": seconds, "train_images": int(bench.is_train.sum()), **rules,
                                "trained": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
     CalibratedModel(detector, info).save(out)
     inside = (p >= low) & (p <= high)
@@ -608,6 +733,19 @@ def ship(name: str, result: dict, bench: Bench, out: Path, version: str, record:
     print(f"saved {out}.json / .safetensors (Platt scale {scale:.4f} bias {bias:.4f}, threshold {threshold:.4f}, "
           f"band [{low:.4f}, {high:.4f}]: {inside.mean():.1%} of out-of-fold images inside it, "
           f"{outside_error:.1%} error outside it)")
+
+
+def route_to(model_json: Path, head: Path, version: str, command: str) -> None:
+    """Make `model_json` send re-compressed images to the model saved at `head` (same folder), as
+    version `version`."""
+    if head.parent.resolve() != model_json.parent.resolve():
+        raise SystemExit(f"--route-from: {model_json} and {head} must be in one folder")
+    info = ModelInfo.model_validate_json(model_json.read_text())
+    info.recompressed = RecompressedRoute(model=head.name, below_quality=Routed.below_quality)
+    info.version = version
+    info.training["route_command"] = command
+    model_json.write_text(info.model_dump_json(indent=2) + "\n")
+    print(f"{model_json} now routes images last saved as JPEG below quality {Routed.below_quality} to {head.name}")
 
 
 # ----------------------------------------------------------------------------------------- report
@@ -651,6 +789,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("docs/generalise"), help="writes OUT.md and OUT.json")
     parser.add_argument("--ship", type=Path, help="also fit the (single) candidate on all train images and save it here")
     parser.add_argument("--version", default="0.0.0")
+    parser.add_argument("--route-from", type=Path,
+                        help="with --ship of a recompressed candidate: this model JSON (in the same folder) then sends "
+                             f"images last saved as JPEG below quality {Routed.below_quality} to the shipped head, "
+                             "which takes its decision (see ship)")
     args = parser.parse_args()
     names = args.candidates.split(",")
     if args.ship and len(names) != 1:
@@ -671,7 +813,9 @@ def main() -> None:
               f"{results[name]['mean']['web']['ap']:.3f} ({results[name]['seconds']}s)", flush=True)
         if args.ship:
             ship(name, results[name], bench, args.ship, args.version,
-                 {"command": command, "data": args.data, "recipe": name})
+                 {"command": command, "data": args.data, "recipe": name}, align_to=args.route_from)
+            if args.route_from:
+                route_to(args.route_from, args.ship, args.version, command)
     if not args.ship:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         Path(f"{args.out}.md").write_text(markdown(results, args.folds, command))
