@@ -28,14 +28,19 @@ trained with web copies (or JPEG-only copies) too, fed a native-pixel crop inste
 resized image, or fed every input re-encoded as JPEG first; a real-only
 model (a Gaussian density of real photos' CLIP tokens, trained without fakes); zed-style's
 coding-cost features (a causal pixel predictor trained per fold on that fold's reals), scored by a
-density of reals or by a small head; and fusions, a
-weighted sum of other candidates' out-of-fold logits, each divided by its standard deviation.
-Tile features, CLIP tokens and zed-style predictors and features are cached under --cache, so
-trying a recipe again costs only its fits.
+density of reals or by a small head; fusions, a
+weighted sum of other candidates' out-of-fold logits, each divided by its standard deviation; and
+routed pairs (`Routed`): a head for images without a low-quality JPEG history and a head trained on
+JPEG or re-post copies for the others, chosen per image from its pixels as the shipped default does.
+Tile features, CLIP tokens, JPEG-quality estimates and zed-style predictors and features are cached
+under --cache, so trying a recipe again costs only its fits.
 
     python benchmarks/generalise.py --data ../shared/synthbench/manifest.csv
     python benchmarks/generalise.py --data ../shared/synthbench/manifest.csv --candidates clip-blocks \
         --ship src/synthscan/weights/synthscan-default --version 1.0.0
+    python benchmarks/generalise.py --data ../shared/synthbench/manifest.csv \
+        --candidates clip-blocks-jpeg-repost-recompressed --ship src/synthscan/weights/synthscan-default-recompressed \
+        --version 1.1.0 --route-from src/synthscan/weights/synthscan-default.json
 
 Needs ../shared/synthbench (not available in CI): a benchmark, not a test. Writes
 docs/generalise.{md,json} (--out).
