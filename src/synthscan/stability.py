@@ -9,14 +9,15 @@ spread.
 
 The default pair and margin come from `benchmarks/stability_variants.py`, which replays the rule
 on val images the robustness benchmark does not use (784) and, with --robustness-sample, on that
-benchmark's own sample (175). On the default model (an AVX2-only CPU, exact INT8 products):
-- variants: the pair cut 5 of 8 confident errors on the 784 (all four: 5 of 8, at 5 scans per
-  image instead of 3, with 229 correct verdicts made uncertain against 51) and 4 of 7 on the
-  sample; the 5 px shift alone cut 4 of 8 there but 2 of 7 on the sample;
+benchmark's own sample (175). On the default model 1.1.0 (an AMD EPYC with AVX-512 VNNI):
+- variants: the pair cut 3 of 6 confident errors on the 784 (all four: 3 of 6, at 5 scans per
+  image instead of 3, with 190 correct verdicts made uncertain against 54) and 4 of 7 on the
+  sample; the 5 px shift alone cut 3 of 6 there but 1 of 7 on the sample;
 - margin: only images whose P(fake) lies within DEFAULT_MARGIN = 2 logits outside the uncertain
-  band are re-scored. On the 784 that re-scored 28% of images (1.57 scans per image instead of
-  2.86) and cut the same 5 of 8; on the sample 39% (1.79 instead of 2.71), the same 4 of 7. A
-  margin of 1 tied on the 784 but cut 1 of 7 on the sample.
+  band are re-scored. On the 784 that re-scored 27% of images (1.54 scans per image instead of
+  2.86) and cut the same 3 of 6; on the sample 38% (1.77 instead of 2.67), the same 4 of 7. A
+  margin of 1 tied on the 784 but cut 1 of 7 on the sample. (1.0.0 on an AVX2-only CPU gave the
+  same choice.)
 An image already "uncertain" is never re-scored: no re-encoding can make it more so.
 """
 
