@@ -119,3 +119,10 @@ def test_route_false_scores_with_the_models_own_head(routed_model):
     assert own.scored_by is None
     assert own.raw_logit == pytest.approx(routed_model._score_direct([reposted], 32, routed_model.info.decision)[0].raw_logit)
     assert own.raw_logit != pytest.approx(routed_model.score(reposted).raw_logit)
+
+
+def test_a_folder_holding_a_routed_model_and_its_head_names_the_router(routed_model, tmp_path):
+    from synthscan.detectors.registry import load_model
+
+    routed_model.save(tmp_path / "folder" / "router")
+    assert load_model(tmp_path / "folder").info.name == "tiny-main"

@@ -52,6 +52,10 @@ def resolve_model_path(model: str | Path) -> Path:
     if path.is_dir():
         candidates = sorted(path.glob("*.json"))
         candidates = [c for c in candidates if c.with_suffix(".safetensors").exists()]
+        # A routed model's head for re-compressed images is saved beside it: the folder's model is the router.
+        infos = [ModelInfo.model_validate_json(c.read_text()) for c in candidates]
+        heads = {info.recompressed.model for info in infos if info.recompressed is not None}
+        candidates = [c for c in candidates if c.stem not in heads]
         if len(candidates) == 1:
             return candidates[0]
         raise FileNotFoundError(f"{path} holds {len(candidates)} models; name one of its .json files")
