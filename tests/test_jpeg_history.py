@@ -126,3 +126,15 @@ def test_a_folder_holding_a_routed_model_and_its_head_names_the_router(routed_mo
 
     routed_model.save(tmp_path / "folder" / "router")
     assert load_model(tmp_path / "folder").info.name == "tiny-main"
+
+
+def test_the_maps_of_a_routed_image_explain_the_head_that_scored_it(routed_model, monkeypatch):
+    from synthscan.explain import explainer
+
+    explained = []
+    real_maps = explainer.attribution_maps
+    monkeypatch.setattr(explainer, "attribution_maps",
+                        lambda model, *a, **k: explained.append(model.name) or real_maps(model, *a, **k))
+    explainer.explain_image(routed_model, saved(photo_like(8), "JPEG", quality=75), maps="none")
+    explainer.explain_image(routed_model, photo_like(8), maps="none")
+    assert explained == ["the re-post head", "tiny-main"]

@@ -112,6 +112,9 @@ def explain_image(
     loaded = _as_loaded(image)
     rgb = loaded.rgb
     score = score or (_from_result(result, model) if result is not None else model.score(rgb))
+    routed = score.scored_by is not None or (result is not None and any(w.code == "jpeg-recompressed" for w in result.warnings))
+    if routed and model.recompressed_scorer is not None:
+        model = model.recompressed_scorer  # the maps explain the head that gave the score
     height, width = rgb.shape[:2]
     explanation = Explanation()
     warnings = explanation.warnings
