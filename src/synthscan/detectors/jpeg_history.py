@@ -4,15 +4,17 @@ A JPEG stores each 8x8 block's DCT coefficients divided by a quantisation step a
 after decoding, the coefficient at one frequency sits on a lattice of multiples of that step
 (plus about a third of a level of rounding noise). For a few low frequencies the step is found as
 the largest one whose lattice the coefficients fit (mean distance to it under `LATTICE_FIT` of
-the step, where unquantised values give a quarter), and the IJG quality whose table has the
-nearest steps is the estimate (the lattice-period estimate of Fan and de Queiroz, 2003). A PNG,
-a WebP, or a JPEG resized or cropped off its 8-pixel grid since its last save shows no lattice:
-the answer is None. So does a JPEG saved at quality 98 or more, whose steps are all 1.
+the step and under `NOISE` levels, where unquantised values give a quarter step), and the IJG
+quality whose table has the nearest steps is the estimate (the lattice-period estimate of Fan and
+de Queiroz, 2003). A PNG, a WebP, or a JPEG resized or cropped off its 8-pixel grid since its
+last save shows no lattice: the answer is None. So does a JPEG saved at quality 96 or more, whose
+steps at these frequencies are all 1.
 
-Why the scorer wants it: JPEG re-compression moves the default model's scores far more for fakes
-than for reals (at quality 80 fakes lose about 3.5 logits, reals almost nothing), so a re-posted
-fake is mostly called real. Images last saved below the original encoding's quality are scored by
-a head trained on re-compressed copies (`ModelInfo.recompressed`, `routing.py`).
+Why the scorer wants it: JPEG re-compression moves a detector's scores for fakes towards "real"
+far more than for real photos (the 1.0.0 default, on the val split under the `social` chain:
+fakes called fake 0.864 -> 0.354, reals called real 0.995 -> 1.000), so a re-posted fake is
+mostly called real. A model whose `ModelInfo.recompressed` names a head trained on re-compressed
+copies sends the images last saved below that route's quality there (`Scorer.score_many`).
 
 Hand-written on numpy/scipy (no maintained Python package estimates JPEG quality from pixels;
 jpegio reads the tables from the file, which a decoded or perturbed array no longer has).
@@ -79,8 +81,8 @@ def lattice_step(values: np.ndarray) -> int | None:
 
 
 def estimate_jpeg_quality(rgb: np.ndarray) -> int | None:
-    """The IJG quality (1..97) this (H, W, 3) uint8 image was last JPEG-saved at, or None when it
-    shows no JPEG lattice on its 8-pixel grid (never JPEG, JPEG 98+, or resized/cropped since)."""
+    """The IJG quality (1..95) this (H, W, 3) uint8 image was last JPEG-saved at, or None when it
+    shows no JPEG lattice on its 8-pixel grid (never JPEG, JPEG 96+, or resized/cropped since)."""
     if min(rgb.shape[:2]) < 64:
         return None
     coefficients = block_dct(rgb)
