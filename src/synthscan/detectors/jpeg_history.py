@@ -32,6 +32,7 @@ LATTICE_FIT = 0.2  # mean |distance to the lattice| / step below which a step is
 NOISE = 0.6  # ... and in levels: decoding's rounding moves a coefficient by about 0.3
 MIN_COEFFICIENTS = 40  # non-zero coefficients needed to judge a step
 MAX_STEP = 64
+STEPS = np.arange(2, MAX_STEP + 1, dtype=np.float32)[:, None]  # the candidate steps, a column
 # The IJG (libjpeg) luminance table: (row, column) -> step at quality 50.
 IJG_LUMA = np.array([
     [16, 11, 10, 16, 24, 40, 51, 61], [12, 12, 14, 19, 26, 58, 60, 55], [14, 13, 16, 24, 40, 57, 69, 56],
@@ -74,9 +75,8 @@ def lattice_step(values: np.ndarray) -> int | None:
     nonzero = values[np.abs(values) >= 1]  # a zero level decodes to within about 0.5 of zero
     if len(nonzero) < MIN_COEFFICIENTS:
         return None
-    steps = np.arange(2, MAX_STEP + 1, dtype=np.float32)[:, None]
-    distance = np.abs(nonzero - steps * np.round(nonzero / steps)).mean(axis=1)
-    fits = np.flatnonzero(distance < np.minimum(LATTICE_FIT * steps[:, 0], NOISE))
+    distance = np.abs(nonzero - STEPS * np.round(nonzero / STEPS)).mean(axis=1)
+    fits = np.flatnonzero(distance < np.minimum(LATTICE_FIT * STEPS[:, 0], NOISE))
     return int(fits[-1]) + 2 if len(fits) else 1
 
 

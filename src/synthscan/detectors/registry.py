@@ -13,7 +13,7 @@ from pathlib import Path
 
 from synthscan.detectors import catalog
 from synthscan.detectors.base import CalibratedModel, Detector
-from synthscan.detectors.scoring import DEFAULT_MODEL, ModelInfo, Scorer
+from synthscan.detectors.scoring import DEFAULT_MODEL, ModelInfo, Scorer, without_route_heads
 
 
 
@@ -50,12 +50,7 @@ def resolve_model_path(model: str | Path) -> Path:
         return bundled_weights_dir() / f"{model}.json"
     path = Path(model)
     if path.is_dir():
-        candidates = sorted(path.glob("*.json"))
-        candidates = [c for c in candidates if c.with_suffix(".safetensors").exists()]
-        # A routed model's head for re-compressed images is saved beside it: the folder's model is the router.
-        infos = [ModelInfo.model_validate_json(c.read_text()) for c in candidates]
-        heads = {info.recompressed.model for info in infos if info.recompressed is not None}
-        candidates = [c for c in candidates if c.stem not in heads]
+        candidates = without_route_heads([c for c in sorted(path.glob("*.json")) if c.with_suffix(".safetensors").exists()])
         if len(candidates) == 1:
             return candidates[0]
         raise FileNotFoundError(f"{path} holds {len(candidates)} models; name one of its .json files")

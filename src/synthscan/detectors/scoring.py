@@ -12,8 +12,10 @@ those images there.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -62,6 +64,14 @@ class RecompressedRoute(BaseModel):
 
     model: str  # the file stem of a model saved next to this one (same folder)
     below_quality: int = 93
+
+
+def without_route_heads(json_paths: Sequence[Path]) -> list[Path]:
+    """Of the model JSONs in one folder, those that are not another's head for re-compressed
+    images (`RecompressedRoute`): a routed model is saved and exported with its head beside it,
+    and the folder's model is the router."""
+    heads = {route["model"] for p in json_paths if (route := json.loads(p.read_text()).get("recompressed"))}
+    return [p for p in json_paths if p.stem not in heads]
 
 
 class ModelInfo(BaseModel):

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from synthscan.detectors.policy import InputPolicy
-from synthscan.detectors.scoring import ModelInfo, Scorer
+from synthscan.detectors.scoring import ModelInfo, Scorer, without_route_heads
 
 
 class OnnxModel(Scorer):
@@ -63,13 +63,7 @@ def load_onnx_model(model: str | Path, threads: int = 0) -> OnnxModel:
     """An export folder (with one model) or its `.json`; `threads`: onnxruntime's (0: one per core)."""
     path = Path(model)
     if path.is_dir():
-        found = [p for p in sorted(path.glob("*.json")) if p.with_suffix(".onnx").exists()]
-        heads = set()
-        for p in found:  # a routed model's second head is exported beside it: the folder's model is the router
-            route = json.loads(p.read_text()).get("recompressed")
-            if route:
-                heads.add(route["model"])
-        found = [p for p in found if p.stem not in heads]
+        found = without_route_heads([p for p in sorted(path.glob("*.json")) if p.with_suffix(".onnx").exists()])
         if len(found) != 1:
             raise FileNotFoundError(f"{path} holds {len(found)} ONNX exports; name one of its .json files")
         path = found[0]
