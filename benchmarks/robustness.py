@@ -13,11 +13,12 @@ docs/robustness/):
    on the other half, which no fit saw; also the threshold for a 3% real-photo FPR.
 3. `--stability` on the sample: confident errors (wrong verdicts outside the uncertain band) with
    and without it, and its time cost.
-4. Attacks (`synthscan eval --attack`) crafted white-box on synthscan-npr (the bundled
-   differentiable model) on a further sub-sample (--attack-images), and transferred to
-   synthscan-default (gradient-free: transfer is its black-box attack); with --adversarial-model,
-   the same attacks white-box on that model (synthscan-npr trained further with `synthscan train
-   --init synthscan-npr --adversarial ...`), and its clean val AP against synthscan-npr's.
+4. Attacks (`synthscan eval --attack`) crafted white-box on a differentiable model (--attack-model:
+   synthscan-npr unless told) on a further sub-sample (--attack-images), and transferred to
+   synthscan-default (gradient-free: transfer is its black-box attack); with --adversarial-model
+   (repeatable), the same attacks white-box on each such model (the attack model trained further
+   with `synthscan train --init ATTACK_MODEL --adversarial ...`), and its clean val AP against the
+   attack model's.
 Targets are those of issue 14; the doc says which hold. A benchmark, not a test.
 """
 
@@ -171,7 +172,7 @@ ATTACKS = ["fgsm:eps=2/255", "pgd:eps=1/255,steps=5", "pgd:eps=2/255,steps=5", "
            "pgd:eps=8/255,steps=5", "pgd:norm=l2,eps=0.5,steps=5"]
 
 
-def attack_part(picked, n_images: int, seed: int, adversarial_model: str | None, val):
+def attack_part(picked, n_images: int, seed: int, attack_model: str, adversarial_models: list[str], val):
     from synthscan.evaluate.adversarial import parse_attack
     from synthscan.evaluate.attack_eval import run_attacks
 
@@ -179,9 +180,10 @@ def attack_part(picked, n_images: int, seed: int, adversarial_model: str | None,
     rng = random.Random(seed)
     fakes, reals = [s for s in picked if s.y], [s for s in picked if not s.y]
     chosen = rng.sample(fakes, min(n_images // 2, len(fakes))) + rng.sample(reals, min(n_images // 2, len(reals)))
-    rows, _ = run_attacks(Scanner("synthscan-npr", workers=1), [Scanner("synthscan-default", workers=1)], chosen,
+    source = Scanner(attack_model, workers=1)
+    rows, _ = run_attacks(source, [Scanner("synthscan-default", workers=1)], chosen,
                           [parse_attack(a) for a in ATTACKS], seed=seed)
-    if adversarial_model:
+    for adversarial_model in adversarial_models:
         trained = Scanner(adversarial_model, workers=1)
         adv_rows, _ = run_attacks(trained, [], chosen, [parse_attack(a) for a in ATTACKS], seed=seed)
         rows += adv_rows
@@ -193,19 +195,22 @@ def attack_part(picked, n_images: int, seed: int, adversarial_model: str | None,
     log(_md_table(headers, table))
     pgd2 = [r for r in rows if r.attack == "pgd:linf,eps=2/255,steps=5" and r.kind == "white-box"]
     measured = f"{fmt(pgd2[0].success_fake)} / {fmt(pgd2[0].success_real)}"
-    if not adversarial_model:
-        target = ("PGD eps=2/255 success on synthscan-npr (fakes evaded / reals accused)",
+    if not adversarial_models:
+        target = (f"PGD eps=2/255 success on {source.model.name} (fakes evaded / reals accused)",
                   "measured; halved by adversarial training", f"{measured}; adversarial training not run", False)
         return (headers, table), [target], len(chosen), time.time() - t0
-    base, adv = pgd2
-    halved = all(a is not None and b is not None and a <= b / 2 for a, b in
-                 ((adv.success_fake, base.success_fake), (adv.success_real, base.success_real)))
-    ap_base, ap_adv = (whole_split_ap(name, val) for name in ("synthscan-npr", adversarial_model))
-    log(f"clean AP on the whole {len(val)}-image split: synthscan-npr {ap_base:.3f}, {adversarial_model} {ap_adv:.3f}")
-    targets = [("PGD eps=2/255 success, synthscan-npr -> adversarially trained (fakes evaded / reals accused)",
-                "halved", f"{measured} -> {fmt(adv.success_fake)} / {fmt(adv.success_real)}", halved),
-               ("clean AP loss of the adversarially trained model (whole split, points)", "<= 2",
-                f"{100 * (ap_base - ap_adv):.1f} ({ap_base:.3f} -> {ap_adv:.3f})", ap_base - ap_adv <= 0.02)]
+    base, *advs = pgd2
+    ap_base = whole_split_ap(attack_model, val)
+    targets = []
+    for adversarial_model, adv in zip(adversarial_models, advs):  # one pair of target rows per trained model
+        halved = all(a is not None and b is not None and a <= b / 2 for a, b in
+                     ((adv.success_fake, base.success_fake), (adv.success_real, base.success_real)))
+        ap_adv = whole_split_ap(adversarial_model, val)
+        log(f"clean AP on the whole {len(val)}-image split: {attack_model} {ap_base:.3f}, {adversarial_model} {ap_adv:.3f}")
+        targets += [(f"PGD eps=2/255 success, {source.model.name} -> {adv.source} (fakes evaded / reals accused)",
+                     "halved", f"{measured} -> {fmt(adv.success_fake)} / {fmt(adv.success_real)}", halved),
+                    (f"clean AP loss of {adv.source} (whole split, points)", "<= 2",
+                     f"{100 * (ap_base - ap_adv):.1f} ({ap_base:.3f} -> {ap_adv:.3f})", ap_base - ap_adv <= 0.02)]
     return (headers, table), targets, len(chosen), time.time() - t0
 
 
@@ -223,7 +228,10 @@ def main() -> int:
     ap.add_argument("--attack-images", type=int, default=48, help="images (half fake) attacked in part 4")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="docs/robustness.md")
-    ap.add_argument("--adversarial-model", help="an adversarially trained synthscan-npr (.json) to attack beside it")
+    ap.add_argument("--attack-model", default="synthscan-npr",
+                    help="the differentiable model (name or .json) attacks are crafted on, white-box")
+    ap.add_argument("--adversarial-model", action="append", default=[],
+                    help="that model trained further adversarially (.json), attacked beside it (repeatable)")
     ap.add_argument("--sweep-model", action="append", default=[], help="another model (.json) to sweep (repeatable)")
     args = ap.parse_args()
     if not Path(args.data).exists():
@@ -241,9 +249,13 @@ def main() -> int:
     cal, fpr, rel_img, cal_target, (n_fit, n_held), t_cal = calibration_part(val, plots_dir)
     stab, stab_targets = stability_part(picked)
     attacks, attack_targets, n_attacked, t_attack = attack_part(picked, args.attack_images, args.seed,
-                                                                args.adversarial_model, val)
+                                                                args.attack_model, args.adversarial_model, val)
 
     rel = lambda p: p.relative_to(out.parent).as_posix()  # noqa: E731
+    attack_loaded = load_model(args.attack_model)
+    attack_name, attack_policy = attack_loaded.name, attack_loaded.input_policy
+    attack_input = (f"the image resized to {attack_policy.crop_size} px" if attack_policy.mode == "resize"
+                    else f"its first {attack_policy.crop_size} px tile")
     targets = sweep_targets + [cal_target] + stab_targets + attack_targets
     cmd = "python benchmarks/robustness.py " + " ".join(sys.argv[1:])
     doc = [
@@ -273,13 +285,14 @@ def main() -> int:
         "`--stability` scan time over the plain scan time (1 decoding worker).",
         _md_table(*stab),
         f"## 4. Adversarial attacks ({t_attack / 60:.1f} min)",
-        f"{n_attacked} images of the sample (half fake). Crafted white-box on synthscan-npr's input tile "
-        "(its first 256 px crop), saved as 8-bit pixels, scored by synthscan-npr (white-box) and by "
+        f"{n_attacked} images of the sample (half fake). Crafted white-box on {attack_name}'s input "
+        f"({attack_input}), saved as 8-bit pixels, scored by {attack_name} (white-box) and by "
         "synthscan-default (transfer: the black-box attack used for this gradient-free model). Fakes evaded: "
         "share of fakes detected clean that pass as real attacked; reals accused: share of real photos "
         "passed clean that are called fake attacked. "
-        + (f"Rows with source {args.adversarial_model}: the same attacks white-box on that adversarially trained "
-           "model (its training command is in its JSON)." if args.adversarial_model else
+        + (f"Rows with source {', '.join(load_model(m).name for m in args.adversarial_model)}: the same attacks "
+           "white-box on those adversarially trained models (training commands in their JSONs; both targets must "
+           "hold for one model)." if args.adversarial_model else
            "Adversarial training (`synthscan train --adversarial`) was not measured in this run "
            "(`--adversarial-model` names a trained model)."),
         _md_table(*attacks),
