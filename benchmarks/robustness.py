@@ -193,12 +193,15 @@ def attack_part(picked, n_images: int, seed: int, attack_model: str, adversarial
     headers = ["attack", "crafted on", "scored by", "kind", "fakes evaded", "reals accused", "AP clean", "AP attacked"]
     log(f"attacks on {len(chosen)} images ({sum(s.y for s in chosen)} fake)")
     log(_md_table(headers, table))
+    policy = source.model.input_policy
+    crafted = (source.model.name, f"the image resized to {policy.crop_size} px" if policy.mode == "resize"
+               else f"its first {policy.crop_size} px tile")
     pgd2 = [r for r in rows if r.attack == "pgd:linf,eps=2/255,steps=5" and r.kind == "white-box"]
     measured = f"{fmt(pgd2[0].success_fake)} / {fmt(pgd2[0].success_real)}"
     if not adversarial_models:
         target = (f"PGD eps=2/255 success on {source.model.name} (fakes evaded / reals accused)",
                   "measured; halved by adversarial training", f"{measured}; adversarial training not run", False)
-        return (headers, table), [target], len(chosen), time.time() - t0
+        return (headers, table), [target], crafted, len(chosen), time.time() - t0
     base, *advs = pgd2
     ap_base = whole_split_ap(attack_model, val)
     targets = []
@@ -211,7 +214,7 @@ def attack_part(picked, n_images: int, seed: int, attack_model: str, adversarial
                      "halved", f"{measured} -> {fmt(adv.success_fake)} / {fmt(adv.success_real)}", halved),
                     (f"clean AP loss of {adv.source} (whole split, points)", "<= 2",
                      f"{100 * (ap_base - ap_adv):.1f} ({ap_base:.3f} -> {ap_adv:.3f})", ap_base - ap_adv <= 0.02)]
-    return (headers, table), targets, len(chosen), time.time() - t0
+    return (headers, table), targets, crafted, len(chosen), time.time() - t0
 
 
 def whole_split_ap(model: str, samples) -> float:
@@ -248,14 +251,10 @@ def main() -> int:
     sweep, sweep_rows, sweep_imgs, sweep_targets, t_sweep = sweep_part(picked, args.seed, plots_dir, args.sweep_model)
     cal, fpr, rel_img, cal_target, (n_fit, n_held), t_cal = calibration_part(val, plots_dir)
     stab, stab_targets = stability_part(picked)
-    attacks, attack_targets, n_attacked, t_attack = attack_part(picked, args.attack_images, args.seed,
-                                                                args.attack_model, args.adversarial_model, val)
+    attacks, attack_targets, (attack_name, attack_input), n_attacked, t_attack = attack_part(
+        picked, args.attack_images, args.seed, args.attack_model, args.adversarial_model, val)
 
     rel = lambda p: p.relative_to(out.parent).as_posix()  # noqa: E731
-    attack_loaded = load_model(args.attack_model)
-    attack_name, attack_policy = attack_loaded.name, attack_loaded.input_policy
-    attack_input = (f"the image resized to {attack_policy.crop_size} px" if attack_policy.mode == "resize"
-                    else f"its first {attack_policy.crop_size} px tile")
     targets = sweep_targets + [cal_target] + stab_targets + attack_targets
     cmd = "python benchmarks/robustness.py " + " ".join(sys.argv[1:])
     doc = [
@@ -290,7 +289,7 @@ def main() -> int:
         "synthscan-default (transfer: the black-box attack used for this gradient-free model). Fakes evaded: "
         "share of fakes detected clean that pass as real attacked; reals accused: share of real photos "
         "passed clean that are called fake attacked. "
-        + (f"Rows with source {', '.join(load_model(m).name for m in args.adversarial_model)}: the same attacks "
+        + (f"Rows with source {', '.join(dict.fromkeys(row[1] for row in attacks[1] if row[1] != attack_name))}: the same attacks "
            "white-box on those adversarially trained models (training commands in their JSONs; both targets must "
            "hold for one model)." if args.adversarial_model else
            "Adversarial training (`synthscan train --adversarial`) was not measured in this run "
