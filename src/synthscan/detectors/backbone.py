@@ -29,6 +29,7 @@ from torch import nn
 
 from synthscan.detectors.base import Detector, DetectorConfig, InputPolicy
 from synthscan.detectors.efficientnet_lite import MEAN as LITE_MEAN
+from synthscan.detectors.efficientnet_lite import EfficientNetLite0
 from synthscan.detectors.efficientnet_lite import STD as LITE_STD
 from synthscan.detectors.efficientnet_lite import load_pretrained
 from synthscan.detectors.npr import SpatialAttention
@@ -170,13 +171,13 @@ class BackboneDetector(Detector):
                         arch_config=dict(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1]))  # for the contract test and smoke runs
     Config = BackboneConfig
 
-    def __init__(self, config: BackboneConfig | None = None):
+    def __init__(self, config: BackboneConfig | None = None, *, imagenet_weights: bool = True):
         super().__init__(config)
         c = self.config
         if c.arch == "resnext":
             self.backbone = build_timm(c)
         elif c.arch == "efficientnet-lite0":
-            self.backbone = load_pretrained(c.weights)
+            self.backbone = load_pretrained(c.weights) if imagenet_weights else EfficientNetLite0()
         else:
             model_class, config_class, hub_id = HF_ARCHES[c.arch]
             # ViT: the CLS token after the final norm is the feature; its pooler is not pretrained.
@@ -194,6 +195,15 @@ class BackboneDetector(Detector):
             names = {id(m): n for n, m in self.named_modules()}
             saved = tuple(names[id(m)] + "." for m in self.trainable_stages)
             keep_out_of_state_dict(self, lambda key: key.startswith("backbone.") and not key.startswith(saved))
+
+    @classmethod
+    def from_saved(cls, config: BackboneConfig, state: dict[str, torch.Tensor]) -> "BackboneDetector":
+        # A Lite0 model trained in every layer, stem included, carries its whole network: the ImageNet
+        # weights it started from (and the `lite` extra that holds them) are not needed to load it.
+        whole_network = config.arch == "efficientnet-lite0" and "backbone._conv_stem.weight" in state
+        detector = cls(config, imagenet_weights=not whole_network)
+        detector.load_state_dict(state)
+        return detector
 
     def stages(self) -> list[nn.Module]:
         """The backbone's stages in order, the last ones being the ones partial-unfreeze trains."""

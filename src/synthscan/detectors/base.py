@@ -71,6 +71,13 @@ class Detector(torch.nn.Module):
         super().__init__()
         self.config = config if config is not None else self.Config()
 
+    @classmethod
+    def from_saved(cls, config: DetectorConfig, state: dict[str, torch.Tensor]) -> "Detector":
+        """The detector a saved model describes: built from its config, then given its tensors."""
+        detector = cls(config)
+        detector.load_state_dict(state)
+        return detector
+
     @property
     def input_policy(self) -> InputPolicy:
         return self.config.input
@@ -172,9 +179,8 @@ class CalibratedModel(Scorer):
                 f"{json_path} was saved by a newer synthscan (format {info.format_version}); upgrade"
             )
         detector_cls = catalog.get(info.detector)
-        detector = detector_cls(detector_cls.Config.model_validate(info.config))
         state = load_file(str(json_path.with_suffix(".safetensors")), device=map_location)
-        detector.load_state_dict(state)
+        detector = detector_cls.from_saved(detector_cls.Config.model_validate(info.config), state)
         model = cls(detector, info)
         if info.recompressed is not None:  # the head for re-compressed images lives next to this file
             model.recompressed_scorer = cls.load(json_path.with_name(f"{info.recompressed.model}.json"), map_location)
