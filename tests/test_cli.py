@@ -258,6 +258,16 @@ def test_models_lists_detectors():
     assert "Bundled models" in r.stdout
 
 
+def test_every_bundled_model_says_what_it_is_for():
+    """A research model ships beside the default: the listing must tell users which is which."""
+    from synthscan.detectors.registry import list_bundled_models
+
+    purposes = {name: info.purpose for name, info in list_bundled_models().items()}
+    assert all(purposes.values()), purposes
+    assert purposes["synthscan-default"].startswith("the default")
+    assert "not for verdicts" in purposes["synthscan-lite0-adv4-long"]
+
+
 # --- eval and train on tiny folder datasets ---------------------------------------------------
 
 

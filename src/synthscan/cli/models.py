@@ -26,12 +26,12 @@ def models() -> None:
     console.print(detectors)
 
     weights = Table(title=f"Bundled models ({bundled_weights_dir()})")
-    for col in ("model", "detector", "version", "threshold", "uncertain band", "MB"):
+    for col in ("model", "detector", "version", "threshold", "uncertain band", "MB", "use"):
         weights.add_column(col)
     for name, info in list_bundled_models().items():
         size = (bundled_weights_dir() / f"{name}.safetensors").stat().st_size / 1e6
         d = info.decision
         label = f"{name} (default)" if name == DEFAULT_MODEL else name
         weights.add_row(label, info.detector, info.version, f"{d.threshold:.3f}",
-                        f"{d.uncertain_low:.3f}–{d.uncertain_high:.3f}", f"{size:.1f}")
+                        f"{d.uncertain_low:.3f}–{d.uncertain_high:.3f}", f"{size:.1f}", info.purpose)
     console.print(weights)

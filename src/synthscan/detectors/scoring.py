@@ -86,6 +86,7 @@ class ModelInfo(BaseModel):
     decision: Decision = Field(default_factory=Decision)
     training: dict[str, Any] = Field(default_factory=dict)
     recompressed: RecompressedRoute | None = None
+    purpose: str = ""  # what the model is for (and not for), in a line; `synthscan models` shows it
 
 
 @dataclass(frozen=True)

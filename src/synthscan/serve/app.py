@@ -111,7 +111,7 @@ def create_app(settings: Settings | None = None, *, model=None) -> FastAPI:
             scanner = worker.scanner
             loaded = {"name": scanner.model.name, "version": scanner.model.version,
                       "detector": scanner.model.info.detector, "decision": scanner.decision.model_dump()}
-        bundled = [{"name": key, "version": info.version, "detector": info.detector}
+        bundled = [{"name": key, "version": info.version, "detector": info.detector, "purpose": info.purpose}
                    for key, info in list_bundled_models().items()]
         return {"loaded": loaded, "bundled": bundled}
 
