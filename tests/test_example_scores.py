@@ -28,7 +28,8 @@ EXPECTED = json.loads(FIXTURE.read_text())
 # written on an AVX-512 VNNI machine; an AVX2-only AMD EPYC gives p_fake up to 0.082 away from it
 # (falcon9: 0.814 -> 0.896, past the band's edge). Without `session.x64quantprecision` such a CPU
 # was off by up to 0.33 and scored val at chance (clip_onnx.py), which this tolerance still catches.
-CPU_DEPENDENT = {"synthscan-default": 0.12}
+# EfficientNet-Lite0's 16 float32 blocks may round differently with another CPU's conv kernels.
+CPU_DEPENDENT = {"synthscan-default": 0.12, "synthscan-lite0-adv4-long": 1e-4}
 
 
 @pytest.mark.parametrize("model_name", sorted(EXPECTED))
