@@ -14,8 +14,8 @@ docs/robustness/):
 3. `--stability` on the sample: confident errors (wrong verdicts outside the uncertain band) with
    and without it, and its time cost.
 4. Attacks (`synthscan eval --attack`) crafted white-box on a differentiable model (--attack-model:
-   synthscan-npr unless told) on a further sub-sample (--attack-images), and transferred to
-   synthscan-default (gradient-free: transfer is its black-box attack); with --adversarial-model
+   synthscan-npr unless told) on a further sub-sample (--attack-images; 0: the whole split), and
+   transferred to synthscan-default (gradient-free: transfer is its black-box attack); with --adversarial-model
    (repeatable), the same attacks white-box on each such model (the attack model trained further
    with `synthscan train --init ATTACK_MODEL --adversarial ...`), and its clean val AP against the
    attack model's.
@@ -177,9 +177,12 @@ def attack_part(picked, n_images: int, seed: int, attack_model: str, adversarial
     from synthscan.evaluate.attack_eval import run_attacks
 
     t0 = time.time()
-    rng = random.Random(seed)
-    fakes, reals = [s for s in picked if s.y], [s for s in picked if not s.y]
-    chosen = rng.sample(fakes, min(n_images // 2, len(fakes))) + rng.sample(reals, min(n_images // 2, len(reals)))
+    if n_images > 0:
+        rng = random.Random(seed)
+        fakes, reals = [s for s in picked if s.y], [s for s in picked if not s.y]
+        chosen = rng.sample(fakes, min(n_images // 2, len(fakes))) + rng.sample(reals, min(n_images // 2, len(reals)))
+    else:  # the whole split: small generators no longer weigh as much as large ones, and one image moves little
+        chosen = list(val)
     source = Scanner(attack_model, workers=1)
     rows, _ = run_attacks(source, [Scanner("synthscan-default", workers=1)], chosen,
                           [parse_attack(a) for a in ATTACKS], seed=seed)
@@ -201,7 +204,7 @@ def attack_part(picked, n_images: int, seed: int, attack_model: str, adversarial
     if not adversarial_models:
         target = (f"PGD eps=2/255 success on {source.model.name} (fakes evaded / reals accused)",
                   "measured; halved by adversarial training", f"{measured}; adversarial training not run", False)
-        return (headers, table), [target], crafted, len(chosen), time.time() - t0
+        return (headers, table), [target], crafted, (len(chosen), sum(s.y for s in chosen)), time.time() - t0
     base, *advs = pgd2
     ap_base = whole_split_ap(attack_model, val)
     targets = []
@@ -214,7 +217,7 @@ def attack_part(picked, n_images: int, seed: int, attack_model: str, adversarial
                      "halved", f"{measured} -> {fmt(adv.success_fake)} / {fmt(adv.success_real)}", halved),
                     (f"clean AP loss of {adv.source} (whole split, points)", "<= 2",
                      f"{100 * (ap_base - ap_adv):.1f} ({ap_base:.3f} -> {ap_adv:.3f})", ap_base - ap_adv <= 0.02)]
-    return (headers, table), targets, crafted, len(chosen), time.time() - t0
+    return (headers, table), targets, crafted, (len(chosen), sum(s.y for s in chosen)), time.time() - t0
 
 
 def whole_split_ap(model: str, samples) -> float:
@@ -228,7 +231,8 @@ def main() -> int:
     ap.add_argument("--split", default="val")
     ap.add_argument("--track", default="256")
     ap.add_argument("--per-generator", type=int, default=4, help="images per generator / real source in the sample")
-    ap.add_argument("--attack-images", type=int, default=48, help="images (half fake) attacked in part 4")
+    ap.add_argument("--attack-images", type=int, default=48,
+                    help="images of the sample (half fake) attacked in part 4; 0: every image of the split")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="docs/robustness.md")
     ap.add_argument("--attack-model", default="synthscan-npr",
@@ -251,7 +255,7 @@ def main() -> int:
     sweep, sweep_rows, sweep_imgs, sweep_targets, t_sweep = sweep_part(picked, args.seed, plots_dir, args.sweep_model)
     cal, fpr, rel_img, cal_target, (n_fit, n_held), t_cal = calibration_part(val, plots_dir)
     stab, stab_targets = stability_part(picked)
-    attacks, attack_targets, (attack_name, attack_input), n_attacked, t_attack = attack_part(
+    attacks, attack_targets, (attack_name, attack_input), (n_attacked, n_attacked_fake), t_attack = attack_part(
         picked, args.attack_images, args.seed, args.attack_model, args.adversarial_model, val)
 
     rel = lambda p: p.relative_to(out.parent).as_posix()  # noqa: E731
@@ -284,7 +288,9 @@ def main() -> int:
         "`--stability` scan time over the plain scan time (1 decoding worker).",
         _md_table(*stab),
         f"## 4. Adversarial attacks ({t_attack / 60:.1f} min)",
-        f"{n_attacked} images of the sample (half fake). Crafted white-box on {attack_name}'s input "
+        (f"{n_attacked} images of the sample (half fake)." if args.attack_images > 0 else
+         f"Every image of the {args.split} split ({n_attacked}, {n_attacked_fake} fake).")
+        + f" Crafted white-box on {attack_name}'s input "
         f"({attack_input}), saved as 8-bit pixels, scored by {attack_name} (white-box) and by "
         "synthscan-default (transfer: the black-box attack used for this gradient-free model). Fakes evaded: "
         "share of fakes detected clean that pass as real attacked; reals accused: share of real photos "
