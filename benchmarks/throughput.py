@@ -83,7 +83,9 @@ def main() -> None:
 
     crop = model.input_policy.crop_size
     batch = torch.rand(args.batch_size, 3, 256, 256)
-    if crop != 256:  # a 256x256 image is several tiles for smaller crops
+    if model.input_policy.mode == "resize":  # one pass of the image resized to the crop
+        batch = torch.nn.functional.interpolate(batch, size=(crop, crop), mode="bilinear", antialias=True)
+    elif crop != 256:  # a 256x256 image is several tiles for smaller crops
         batch = batch.unfold(2, crop, crop).unfold(3, crop, crop).permute(0, 2, 3, 1, 4, 5).reshape(-1, 3, crop, crop)
     per_batch = timed(lambda: model.logits(batch), 5)
     print(f"detector only, 256x256 images, batch {args.batch_size}: {args.batch_size / per_batch:.1f} images/s")
