@@ -15,10 +15,10 @@ docs/robustness/):
    and without it, and its time cost.
 4. Attacks (`synthscan eval --attack`) crafted white-box on a differentiable model (--attack-model:
    synthscan-npr unless told) on a further sub-sample (--attack-images; 0: the whole split), and
-   transferred to synthscan-default (gradient-free: transfer is its black-box attack); with --adversarial-model
-   (repeatable), the same attacks white-box on each such model (the attack model trained further
-   with `synthscan train --init ATTACK_MODEL --adversarial ...`), and its clean val AP against the
-   attack model's.
+   transferred to synthscan-default (gradient-free: transfer is its black-box attack); with
+   --adversarial-model (repeatable), the same attacks white-box on each such model (the attack
+   model trained further with `synthscan train --init ATTACK_MODEL --adversarial ...`), and its
+   clean val AP against the attack model's.
 Targets are those of issue 14; the doc says which hold. A benchmark, not a test.
 """
 
